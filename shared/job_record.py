@@ -1,0 +1,111 @@
+"""How a job is stored in its Redis hash, and the atomic status transitions.
+
+Both sides use these: the gateway creates and reads records, the worker moves them
+forward. Transitions are Lua scripts so that a status never moves backwards and a job
+finishes exactly once, even when two parties race (a redelivered job, a cancel).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.jobs import JobStatus
+from shared.tasks import TaskName
+
+
+@dataclass
+class JobRecord:
+    id: str
+    task: TaskName
+    status: JobStatus
+    created_at: str
+    params: dict[str, Any] = field(default_factory=dict)
+    # JSON input of text tasks; audio lives under redis_keys.job_input(id) instead.
+    input: Any = None
+    input_filename: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    result: Any = None
+    error: dict[str, str] | None = None
+    attempts: int = 0
+    worker: str | None = None
+    model: str | None = None
+    result_content_type: str | None = None
+
+    def to_hash(self) -> dict[str, str]:
+        """Fields for HSET at creation (only what is known then)."""
+        h = {
+            "id": self.id,
+            "task": self.task.value,
+            "status": self.status.value,
+            "created_at": self.created_at,
+            "params": json.dumps(self.params),
+            "attempts": str(self.attempts),
+        }
+        if self.input is not None:
+            h["input"] = json.dumps(self.input)
+        if self.input_filename:
+            h["input_filename"] = self.input_filename
+        return h
+
+    @classmethod
+    def from_hash(cls, h: dict[bytes | str, bytes | str]) -> JobRecord:
+        d = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+             for k, v in h.items()}
+
+        def js(name: str) -> Any:
+            return json.loads(d[name]) if d.get(name) else None
+
+        return cls(
+            id=d["id"],
+            task=TaskName(d["task"]),
+            status=JobStatus(d["status"]),
+            created_at=d["created_at"],
+            params=js("params") or {},
+            input=js("input"),
+            input_filename=d.get("input_filename"),
+            started_at=d.get("started_at"),
+            finished_at=d.get("finished_at"),
+            result=js("result"),
+            error=js("error"),
+            attempts=int(d.get("attempts") or 0),
+            worker=d.get("worker"),
+            model=d.get("model"),
+            result_content_type=d.get("result_content_type"),
+        )
+
+
+# KEYS: job hash. ARGV: now, worker hostname, model, max attempts.
+# Returns {code, detail}: 1 started (detail = attempt number), 0 already terminal
+# (detail = status), -1 no such job, -2 attempts exhausted (detail = attempts).
+# A running job may be started again: that is a redelivery after its worker was lost.
+START_SCRIPT = """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {-1, ''} end
+if cur ~= 'queued' and cur ~= 'running' then return {0, cur} end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if attempts > tonumber(ARGV[4]) then return {-2, tostring(attempts)} end
+redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[2], 'model', ARGV[3])
+redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
+return {1, tostring(attempts)}
+"""
+
+# KEYS: job hash, input blob, result blob. ARGV: status, now, result JSON or '', error
+# JSON or '', result content type or '', TTL seconds, done channel, job id.
+# Returns 1 finished, 0 was already terminal (nothing changed), -1 no such job.
+FINISH_SCRIPT = """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return -1 end
+if cur == 'succeeded' or cur == 'failed' or cur == 'canceled' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'result_content_type', ARGV[5]) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
+redis.call('DEL', KEYS[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6])) end
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return 1
+"""

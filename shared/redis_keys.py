@@ -1,0 +1,29 @@
+"""The Redis key layout. Every key Amulet writes is built here."""
+
+PREFIX = "amulet"
+
+# One channel carries the id of every job that reaches a terminal state, so a gateway
+# needs a single subscription however many clients are waiting.
+JOB_DONE_CHANNEL = f"{PREFIX}:job-done"
+# Sorted set: worker hostname -> time of its last heartbeat.
+WORKERS_ZSET = f"{PREFIX}:workers"
+
+
+def job(job_id: str) -> str:
+    """Hash with the job record (status, timestamps, params, text input, result, error)."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_input(job_id: str) -> str:
+    """Large input (uploaded audio bytes), kept out of the Celery message; removed when the job ends."""
+    return f"{PREFIX}:input:{job_id}"
+
+
+def job_result_blob(job_id: str) -> str:
+    """Binary result (synthesized WAV), served by GET /jobs/{id}/result."""
+    return f"{PREFIX}:result:{job_id}"
+
+
+def worker(hostname: str) -> str:
+    """JSON heartbeat of one worker (state, queues, tasks and models); expires when it stops."""
+    return f"{PREFIX}:worker:{hostname}"
