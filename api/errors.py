@@ -1,0 +1,126 @@
+"""The one error body of the API and the exception handlers that produce it.
+
+Every failure, including FastAPI's own validation errors, unknown routes and a lost
+Redis connection, answers ``{"error": {"code", "message", "details"}}`` (docs/api.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import ErrorResponse
+
+log = logging.getLogger(__name__)
+
+_GENERIC_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+_DESCRIPTIONS = {
+    404: "Not found (`job_not_found`, `no_binary_result`)",
+    409: "The job has not succeeded (`result_not_ready`)",
+    413: "Request body over AMULET_MAX_UPLOAD_BYTES (`payload_too_large`)",
+    415: "Not JSON / multipart, or the wrong one for the task (`unsupported_media_type`)",
+    422: "Invalid request (`invalid_request`, `unknown_task`, `task_disabled`)",
+    503: "Redis or the broker cannot be reached (`redis_unavailable`)",
+}
+
+
+class ApiError(Exception):
+    """Raised anywhere in a request; rendered as the error body with its status."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_response(
+    status_code: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": jsonable_encoder(details)}}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error statuses, all with the error body."""
+    return {
+        status: {"model": ErrorResponse, "description": _DESCRIPTIONS.get(status, "Error")}
+        for status in status_codes
+    }
+
+
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    """pydantic's errors reduced to what is safe to serialise and useful to clients."""
+    return [
+        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in errors
+    ]
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "invalid_request", "The request is invalid.", validation_details(exc.errors()))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _GENERIC_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _redis_error(_: Request, exc: Exception) -> JSONResponse:
+    # Connection and timeout errors mean Redis is down or unreachable; any other Redis
+    # error (e.g. OOM with maxmemory) still means the job store cannot serve us, and a
+    # 503 tells clients to retry rather than that the request was wrong.
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        message = "The job store (Redis) cannot be reached; retry later."
+    else:
+        log.warning("Redis refused a command: %r", exc)
+        message = "The job store (Redis) refused the request; retry later."
+    return error_response(503, "redis_unavailable", message, headers={"Retry-After": "5"})
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("Unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "Internal error in the gateway.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RedisError, _redis_error)
+    app.add_exception_handler(Exception, _unexpected_error)

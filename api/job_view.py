@@ -1,0 +1,52 @@
+"""Rendering a stored JobRecord as the API's job object (shared.jobs.Job)."""
+
+from __future__ import annotations
+
+from shared.job_record import JobRecord
+from shared.jobs import ErrorCode, Job, JobError, JobLinks, JobStatus, JobTimings, from_timestamp
+from shared.tasks import BINARY_RESULT_TASKS
+
+
+def job_url(job_id: str) -> str:
+    return f"/jobs/{job_id}"
+
+
+def result_url(job_id: str) -> str:
+    return f"/jobs/{job_id}/result"
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round(max(float(end) - float(start), 0.0), 6)
+
+
+def _error(raw: object) -> JobError | None:
+    if raw is None:
+        return None
+    if isinstance(raw, dict) and isinstance(raw.get("code"), str) and isinstance(raw.get("message"), str):
+        return JobError(code=raw["code"], message=raw["message"])
+    # A malformed error written by a worker still shows up, rather than breaking the job view.
+    return JobError(code=ErrorCode.INTERNAL_ERROR.value, message=str(raw))
+
+
+def render_job(record: JobRecord) -> Job:
+    has_download = record.status is JobStatus.SUCCEEDED and record.task in BINARY_RESULT_TASKS
+    return Job(
+        id=record.id,
+        task=record.task,
+        status=record.status,
+        model=record.model,
+        created_at=from_timestamp(record.created_at),
+        started_at=from_timestamp(record.started_at),
+        finished_at=from_timestamp(record.finished_at),
+        params=record.params,
+        result=record.result,
+        error=_error(record.error),
+        timings=JobTimings(
+            queue_wait_s=_seconds_between(record.created_at, record.started_at),
+            run_s=_seconds_between(record.started_at, record.finished_at),
+        ),
+        attempts=record.attempts,
+        links=JobLinks(self=job_url(record.id), result=result_url(record.id) if has_download else None),
+    )

@@ -1,0 +1,87 @@
+"""The gateway's app factory.
+
+Run it with ``python -m api`` or
+``uvicorn --factory api.main:create_app --host 0.0.0.0 --port 8000``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from api.errors import install_error_handlers
+from api.job_store import JobStore
+from api.openapi import install_request_schemas
+from api.publishing import JobPublisher
+from api.routes import health, jobs, tasks
+from api.waiting import JobDoneListener
+from shared.celery_app import make_celery
+from shared.settings import ApiSettings, api_settings
+
+log = logging.getLogger(__name__)
+
+# Fail fast when Redis is gone (503 instead of a hung request). The read timeout is
+# generous because a single command may move a whole audio upload.
+REDIS_CONNECT_TIMEOUT_S = 2.0
+REDIS_SOCKET_TIMEOUT_S = 15.0
+
+DESCRIPTION = """Speech and text inference as asynchronous jobs.
+
+`POST /jobs` queues a job and answers `202` with its id; `GET /jobs/{id}?wait=30` waits for it.
+Every error has the body `{"error": {"code", "message", "details"}}` (see docs/api.md).
+"""
+
+
+def _configure_logging(level: str) -> None:
+    # Under uvicorn only its own loggers have handlers; give ours one without
+    # overriding a configuration someone else installed.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("api").setLevel(level)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    # Nothing here talks to Redis yet: the gateway starts (and /readyz explains) while Redis is down.
+    redis = Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+    )
+    publisher = JobPublisher(make_celery(settings, main="amulet-api"))
+    listener = JobDoneListener(settings.REDIS_URL)
+    app.state.redis = redis
+    app.state.job_store = JobStore(redis, settings)
+    app.state.publisher = publisher
+    app.state.listener = listener
+    listener.start()
+    try:
+        yield
+    finally:
+        await listener.stop()
+        await anyio.to_thread.run_sync(publisher.close)
+        await redis.aclose()
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or api_settings()
+    _configure_logging(settings.LOG_LEVEL)
+    app = FastAPI(
+        title="Amulet",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(tasks.router)
+    app.include_router(health.router)
+    install_request_schemas(app)
+    return app

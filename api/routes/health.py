@@ -1,0 +1,58 @@
+"""GET /healthz (the process is up) and GET /readyz (Redis answers and required queues have
+ready workers). Neither ever answers 500: readiness problems are reported, not raised."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from api.dependencies import RedisDep, SettingsDep
+from api.schemas import HealthResponse, QueueReadiness, ReadyResponse
+from api.workers import live_workers, ready_workers_per_queue
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+# A readiness probe must answer quickly even when Redis hangs.
+REDIS_PROBE_TIMEOUT_S = 2.0
+
+
+@router.get("/healthz", response_model=HealthResponse, summary="Liveness: the process is up")
+async def healthz() -> HealthResponse:
+    return HealthResponse()
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    summary="Readiness: Redis answers and every required queue has a ready worker",
+    responses={503: {"model": ReadyResponse, "description": "Not ready; `problems` says why."}},
+)
+async def readyz(settings: SettingsDep, redis: RedisDep) -> JSONResponse:
+    queues = [q.value for q in settings.REQUIRED_QUEUES]
+    problems: list[str] = []
+    try:
+        async with asyncio.timeout(REDIS_PROBE_TIMEOUT_S):
+            await redis.ping()
+            workers = await live_workers(redis, settings.WORKER_STALE_S)
+        redis_state = "ok"
+        ready = ready_workers_per_queue(workers, queues)
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("Readiness: Redis unreachable: %r", exc)
+        redis_state = "unreachable"
+        ready = dict.fromkeys(queues, 0)
+        problems.append(f"Redis is unreachable ({type(exc).__name__})")
+    if redis_state == "ok":
+        problems.extend(f"no ready worker serves the queue {q!r}" for q, n in ready.items() if n == 0)
+    body = ReadyResponse(
+        status="not_ready" if problems else "ready",
+        redis=redis_state,
+        queues={q: QueueReadiness(ready_workers=n) for q, n in ready.items()},
+        problems=problems,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if problems else 200)

@@ -1,0 +1,108 @@
+"""Reading worker heartbeats (docs/api.md, "Internal: Redis layout") and what they imply:
+which tasks are enabled, with which models, and which queues have ready workers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from redis.asyncio import Redis
+
+from api.schemas import TaskInfo, TaskModel
+from api.uploads import JSON_MEDIA_TYPE, MULTIPART_MEDIA_TYPE
+from shared import redis_keys
+from shared.tasks import AUDIO_INPUT_TASKS, TaskName, queue_for
+
+log = logging.getLogger(__name__)
+
+
+class TaskReport(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool = False
+    model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+
+
+class WorkerHeartbeat(BaseModel):
+    """The fields of a worker's heartbeat the gateway uses; anything else is ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    hostname: str
+    state: str = "loading"
+    queues: list[str] = []
+    tasks: dict[str, TaskReport] = {}
+    device: str | None = None
+    dtype: str | None = None
+
+    def serves(self, task: TaskName) -> bool:
+        return queue_for(task).value in self.queues
+
+    def runs(self, task: TaskName) -> TaskReport | None:
+        """The task's report when this worker serves it with a model, else None."""
+        report = self.tasks.get(task.value)
+        if self.serves(task) and report is not None and report.enabled and report.model:
+            return report
+        return None
+
+
+async def live_workers(redis: Redis, stale_s: float) -> list[WorkerHeartbeat]:
+    """Workers whose last heartbeat is newer than ``stale_s`` and whose JSON is still there."""
+    hostnames = await redis.zrangebyscore(redis_keys.WORKERS_ZSET, time.time() - stale_s, "+inf")
+    if not hostnames:
+        return []
+    names = [h.decode() if isinstance(h, bytes) else h for h in hostnames]
+    raw = await redis.mget([redis_keys.worker(name) for name in names])
+    workers = []
+    for name, blob in zip(names, raw, strict=True):
+        if blob is None:  # its JSON expired: stopped between two heartbeats
+            continue
+        try:
+            workers.append(WorkerHeartbeat.model_validate_json(blob))
+        except ValidationError:
+            log.warning("Ignoring a malformed heartbeat from worker %s", name)
+    return workers
+
+
+def disabled_everywhere(workers: list[WorkerHeartbeat], task: TaskName) -> bool:
+    """True when live workers serve the task's queue and every one reports the task disabled.
+
+    With no live worker the job is accepted: it runs when a worker starts. A worker that
+    serves the queue but does not report the task (yet) is not counted as refusing it.
+    """
+    serving = [w for w in workers if w.serves(task)]
+    return bool(serving) and all(
+        (report := w.tasks.get(task.value)) is not None and not (report.enabled and report.model)
+        for w in serving
+    )
+
+
+def task_catalog(workers: list[WorkerHeartbeat]) -> list[TaskInfo]:
+    catalog = []
+    for task in TaskName:
+        models: Counter[tuple[str, str | None, str | None]] = Counter()
+        for worker in workers:
+            report = worker.runs(task)
+            if report is not None and report.model:
+                models[(report.model, report.device or worker.device, report.dtype or worker.dtype)] += 1
+        catalog.append(
+            TaskInfo(
+                name=task,
+                queue=queue_for(task),
+                input_content_type=MULTIPART_MEDIA_TYPE if task in AUDIO_INPUT_TASKS else JSON_MEDIA_TYPE,
+                enabled=bool(models),
+                models=[
+                    TaskModel(model=model, device=device, dtype=dtype, workers=count)
+                    for (model, device, dtype), count in sorted(models.items(), key=lambda kv: kv[0][0])
+                ],
+            )
+        )
+    return catalog
+
+
+def ready_workers_per_queue(workers: list[WorkerHeartbeat], queues: list[str]) -> dict[str, int]:
+    return {q: sum(1 for w in workers if w.state == "ready" and q in w.queues) for q in queues}
