@@ -46,6 +46,8 @@ class ErrorCode(StrEnum):
     INPUT_EXPIRED = "input_expired"
     MODEL_ERROR = "model_error"
     OUT_OF_MEMORY = "out_of_memory"
+    # Redelivered more than AMULET_MAX_ATTEMPTS times (its worker died or was killed mid-job).
+    WORKER_LOST = "worker_lost"
     INTERNAL_ERROR = "internal_error"
 
 
