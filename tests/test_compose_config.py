@@ -130,6 +130,8 @@ def test_redis_keeps_an_append_only_file_on_a_named_volume(files: tuple[str, ...
     command = " ".join(redis["command"])
     assert "--appendonly yes" in command
     assert "--dir /data" in command
+    # Other containers are refused by a password-less Redis in protected mode.
+    assert "--protected-mode no" in command
     assert [(v["type"], v["source"], v["target"]) for v in redis["volumes"]] == [
         ("volume", "redis-data", "/data")
     ]
