@@ -1,0 +1,53 @@
+"""Sentence embeddings with sentence-transformers (which applies the model's own pooling config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+
+from shared.settings import WorkerSettings
+from shared.task_schemas import EmbedInput, EmbedParams
+from shared.tasks import TaskName
+from worker.handlers.base import Handler, JobPayload, TaskOutput
+
+EmbedItem = tuple[list[str], bool]  # (texts, normalize)
+
+ENCODE_BATCH_SIZE = 32
+
+
+class EmbedHandler(Handler[EmbedItem]):
+    task = TaskName.EMBED
+
+    def __init__(self, model_path: Path, device: str, dtype: torch.dtype, settings: WorkerSettings) -> None:
+        super().__init__(model_path, device, dtype, settings)
+        self.model = SentenceTransformer(str(model_path), device=device)
+        if dtype == torch.float16:
+            self.model.half()
+        self.dimension = int(self.model.get_embedding_dimension())
+
+    def prepare(self, payload: JobPayload) -> EmbedItem:
+        assert isinstance(payload.input, EmbedInput) and isinstance(payload.params, EmbedParams)
+        return payload.input.texts, payload.params.normalize
+
+    def run(self, items: list[EmbedItem]) -> list[TaskOutput]:
+        # All jobs' texts in one encode call; normalisation is per job, so it is applied after.
+        # (A model whose pipeline ends in a Normalize module returns unit vectors either way.)
+        texts = [text for item_texts, _ in items for text in item_texts]
+        vectors = self.model.encode(
+            texts, batch_size=ENCODE_BATCH_SIZE, convert_to_numpy=True, normalize_embeddings=False
+        ).astype(np.float32)
+        outputs, offset = [], 0
+        for item_texts, normalize in items:
+            block = vectors[offset : offset + len(item_texts)]
+            offset += len(item_texts)
+            if normalize:
+                norms = np.linalg.norm(block, axis=1, keepdims=True)
+                block = block / np.maximum(norms, 1e-12)
+            outputs.append(TaskOutput(result={"embeddings": block.tolist(), "dimension": self.dimension}))
+        return outputs
+
+    def warmup(self) -> None:
+        self.model.encode(["Hello."], convert_to_numpy=True)

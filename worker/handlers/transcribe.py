@@ -1,0 +1,149 @@
+"""Speech to text with a Whisper-family (or CTC) model through the transformers pipeline."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import pipeline
+
+from shared.settings import WorkerSettings
+from shared.task_schemas import TranscribeParams
+from shared.tasks import TaskName
+from worker.audio import decode_audio, duration_s
+from worker.errors import InvalidInput
+from worker.handlers.base import Handler, JobPayload, TaskOutput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TranscribeItem:
+    samples: np.ndarray
+    params: TranscribeParams
+    language: str | None  # normalised language code, or None to let the model detect it
+
+
+class TranscribeHandler(Handler[TranscribeItem]):
+    task = TaskName.TRANSCRIBE
+
+    def __init__(self, model_path: Path, device: str, dtype: torch.dtype, settings: WorkerSettings) -> None:
+        super().__init__(model_path, device, dtype, settings)
+        self.pipe = pipeline(
+            "automatic-speech-recognition", model=str(model_path), device=device, dtype=dtype
+        )
+        self.sampling_rate: int = self.pipe.feature_extractor.sampling_rate
+        config = self.pipe.model.config
+        generation = getattr(self.pipe.model, "generation_config", None)
+        self.is_whisper = config.model_type == "whisper"
+        # English-only Whisper checkpoints (*.en) reject language/task generate kwargs.
+        self.multilingual = self.is_whisper and bool(getattr(generation, "is_multilingual", False))
+        self.lang_to_id: dict[str, int] = dict(getattr(generation, "lang_to_id", None) or {})
+
+    def _language_code(self, language: str | None) -> str | None:
+        if language is None:
+            return None
+        from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
+        wanted = language.strip().lower()
+        code = TO_LANGUAGE_CODE.get(wanted, wanted if wanted in LANGUAGES else None)
+        if self.lang_to_id and (code is None or f"<|{code}|>" not in self.lang_to_id):
+            known = sorted(k.strip("<|>") for k in self.lang_to_id)
+            raise InvalidInput(
+                f"unknown language {language!r} for this model; use one of: {', '.join(known)}"
+            )
+        return code or wanted
+
+    def prepare(self, payload: JobPayload) -> TranscribeItem:
+        assert isinstance(payload.params, TranscribeParams)
+        params = payload.params
+        if not self.multilingual and params.task == "translate":
+            raise InvalidInput("this transcription model is English-only and cannot translate")
+        if not self.multilingual and params.language and self._english_only_mismatch(params.language):
+            raise InvalidInput(
+                f"this transcription model is English-only; language {params.language!r} is not supported"
+            )
+        language = self._language_code(params.language) if self.multilingual else None
+        samples = decode_audio(payload.audio or b"", self.sampling_rate)
+        return TranscribeItem(samples=samples, params=params, language=language)
+
+    @staticmethod
+    def _english_only_mismatch(language: str) -> bool:
+        return language.strip().lower() not in {"en", "english"}
+
+    def _call_kwargs(self, item: TranscribeItem) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if self.is_whisper:
+            kwargs["return_timestamps"] = item.params.return_timestamps
+        if duration_s(item.samples, self.sampling_rate) > self.settings.CHUNK_LENGTH_S:
+            kwargs["chunk_length_s"] = self.settings.CHUNK_LENGTH_S
+        if self.multilingual:
+            generate: dict[str, Any] = {"task": item.params.task}
+            if item.language:
+                generate["language"] = item.language
+            else:
+                # Whisper detects the language itself; ask the pipeline to tell us which.
+                kwargs["return_language"] = True
+            kwargs["generate_kwargs"] = generate
+        return kwargs
+
+    def run(self, items: list[TranscribeItem]) -> list[TaskOutput]:
+        # One pipeline call per job for now: the call's kwargs (chunking, language, task) are
+        # per job, and on a CPU batching Whisper is slower anyway (every input is padded to 30 s).
+        return [self._run_one(item) for item in items]
+
+    def _run_one(self, item: TranscribeItem) -> TaskOutput:
+        # A fresh dict every call: the pipeline pops "raw" out of it.
+        output = self.pipe(
+            {"raw": item.samples, "sampling_rate": self.sampling_rate}, **self._call_kwargs(item)
+        )
+        duration = duration_s(item.samples, self.sampling_rate)
+        text = output["text"].strip()
+        chunks = output.get("chunks") or []
+        segments = _segments(chunks if item.params.return_timestamps else [], text, duration)
+        if self.multilingual:
+            language = item.language or _detected_language(chunks)
+        else:
+            language = "en" if self.is_whisper else None
+        return TaskOutput(
+            result={"text": text, "language": language, "duration_s": duration, "segments": segments}
+        )
+
+    def warmup(self) -> None:
+        silence = np.zeros(self.sampling_rate // 2, dtype=np.float32)
+        kwargs: dict[str, Any] = {"generate_kwargs": {"max_new_tokens": 4}} if self.is_whisper else {}
+        self.pipe({"raw": silence, "sampling_rate": self.sampling_rate}, **kwargs)
+
+
+def _segments(chunks: list[dict[str, Any]], text: str, duration: float) -> list[dict[str, Any]]:
+    """Timestamped segments from the pipeline's chunks; one segment for the clip without them."""
+    segments = []
+    for chunk in chunks:
+        start, end = chunk.get("timestamp") or (None, None)
+        chunk_text = chunk.get("text", "").strip()
+        if not chunk_text:
+            continue
+        # Whisper can place the last timestamp slightly past the end of the audio.
+        segments.append(
+            {
+                "start": round(min(float(start), duration), 3) if start is not None else 0.0,
+                "end": round(min(float(end), duration), 3) if end is not None else None,
+                "text": chunk_text,
+            }
+        )
+    return segments or [{"start": 0.0, "end": duration, "text": text}]
+
+
+def _detected_language(chunks: list[dict[str, Any]]) -> str | None:
+    """The language code the pipeline reports (it gives Whisper's language names, e.g. 'english')."""
+    from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
+
+    for chunk in chunks:
+        name = chunk.get("language")
+        if name:
+            return TO_LANGUAGE_CODE.get(name, name)
+    return None
