@@ -1,0 +1,102 @@
+"""``python -m worker``: load the models, then consume the configured Celery queues.
+
+Order matters: the heartbeat starts first (state ``loading``) so the gateway and the
+container healthcheck see the worker while large models load; Celery starts only once
+every model is loaded and warmed up, so no job ever waits on a load. The pool is ``solo``:
+the models live once in this process (prefork children would each have to load them,
+within Celery's 4 s worker_proc_alive_timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+
+import redis
+
+from shared.settings import WorkerSettings, worker_settings
+from shared.tasks import tasks_in
+from worker.celery_app import create_worker_app
+from worker.device import choose_device, log_choice
+from worker.errors import StartupError
+from worker.heartbeat import Heartbeat
+from worker.logs import configure_logging
+from worker.registry import Registry
+from worker.runner import JobRunner
+
+log = logging.getLogger("worker")
+
+
+def node_name() -> str:
+    # The pid keeps two workers on one host (development) apart in Redis and in Celery.
+    return f"worker-{os.getpid()}@{socket.gethostname()}"
+
+
+def main(settings: WorkerSettings | None = None) -> int:
+    settings = settings or worker_settings()
+    configure_logging(settings.LOG_LEVEL)
+    hostname = node_name()
+    queues = [q.value for q in settings.QUEUES]
+    tasks = tasks_in(settings.QUEUES)
+    log.info(
+        "worker %s starting: queues=%s tasks=%s", hostname, ",".join(queues), ",".join(t.value for t in tasks)
+    )
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10, socket_connect_timeout=5)
+    heartbeat = Heartbeat(client, settings, hostname)
+    registry = Registry(settings, tasks)
+    heartbeat.update(tasks=registry.describe())
+    heartbeat.start()
+    try:
+        device = choose_device(settings.DEVICE)
+        log_choice(device, settings.DEVICE)
+        heartbeat.update(
+            device=device.device,
+            dtype=device.dtype_name,
+            cuda_available=device.cuda_available,
+            gpu_reserved=device.gpu_reserved,
+        )
+        registry.load(device)
+    except StartupError as exc:
+        return _fail(heartbeat, str(exc))
+    except Exception as exc:
+        log.exception("unexpected error while loading models")
+        return _fail(heartbeat, f"{type(exc).__name__}: {exc}")
+
+    heartbeat.update(state="ready", tasks=registry.describe(), message=None)
+    log.info("worker %s ready", hostname)
+    app = create_worker_app(settings, JobRunner(client, settings, registry, hostname))
+    try:
+        app.worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                "-Q",
+                ",".join(queues),
+                "--loglevel",
+                settings.LOG_LEVEL,
+                "-n",
+                hostname,
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+    finally:
+        heartbeat.stop()
+        log.info("worker %s stopped", hostname)
+    return 0
+
+
+def _fail(heartbeat: Heartbeat, message: str) -> int:
+    log.error("worker cannot start: %s", message)
+    # Keep the failure visible in Redis and the health file; the key expires on its own.
+    heartbeat.stop(remove=False)
+    heartbeat.set_state("failed", message)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

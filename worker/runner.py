@@ -1,0 +1,207 @@
+"""Runs one job end to end: Redis record -> handler -> terminal status.
+
+Every path ends in FINISH_SCRIPT (succeeded or failed) unless the job is already terminal
+or gone: an exception never leaves a job ``running`` and never escapes to Celery, so the
+worker process lives on whatever a job does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+import torch
+from pydantic import ValidationError
+
+from shared import redis_keys
+from shared.job_record import FINISH_SCRIPT, START_SCRIPT, JobRecord
+from shared.jobs import ErrorCode, JobStatus, to_timestamp, utcnow
+from shared.settings import WorkerSettings
+from shared.task_schemas import TASK_INPUTS, TASK_PARAMS
+from shared.tasks import AUDIO_INPUT_TASKS
+from worker.errors import InputExpired, InvalidInput, JobInputError
+from worker.handlers import Handler, JobPayload, TaskOutput
+from worker.registry import Registry
+
+log = logging.getLogger(__name__)
+
+# Error messages end up in the job record and API answers; keep them readable.
+MAX_ERROR_MESSAGE = 2_000
+
+
+class JobFailed(Exception):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class JobRunner:
+    def __init__(
+        self, client: redis.Redis, settings: WorkerSettings, registry: Registry, hostname: str
+    ) -> None:
+        self.redis = client
+        self.settings = settings
+        self.registry = registry
+        self.hostname = hostname
+        self._start = client.register_script(START_SCRIPT)
+        self._finish = client.register_script(FINISH_SCRIPT)
+
+    def run(self, job_id: str) -> None:
+        """Run a job; never raises (a failure is written to the job instead)."""
+        try:
+            self._run(job_id)
+        except Exception as exc:
+            # Handler errors are handled in _execute; this is Redis trouble, a corrupt record or
+            # an unserialisable result. Try to record it so the job does not stay non-terminal.
+            log.exception("job %s: could not be run or recorded", job_id)
+            try:
+                self._fail(job_id, ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            except Exception:
+                log.exception("job %s: could not record the failure either", job_id)
+
+    def _run(self, job_id: str) -> None:
+        raw = self.redis.hgetall(redis_keys.job(job_id))
+        if not raw:
+            log.warning("job %s: no record (expired or never created); dropping the message", job_id)
+            return
+        record = JobRecord.from_hash(raw)
+        model = self.registry.model(record.task) or ""
+        code, detail = self._start(
+            keys=[redis_keys.job(job_id)],
+            args=[to_timestamp(utcnow()), self.hostname, model, self.settings.MAX_ATTEMPTS],
+        )
+        detail = detail.decode() if isinstance(detail, bytes) else str(detail)
+        if code == 0:
+            log.info("job %s: already %s, skipping", job_id, detail)
+            return
+        if code == -1:
+            log.warning("job %s: record vanished before it started", job_id)
+            return
+        if code == -2:
+            lost = int(detail) - 1
+            log.warning(
+                "job %s: delivered %s times, its worker was lost each time; failing it", job_id, detail
+            )
+            self._fail(
+                job_id,
+                ErrorCode.WORKER_LOST,
+                f"the job's worker was lost {lost} times "
+                f"(AMULET_MAX_ATTEMPTS={self.settings.MAX_ATTEMPTS}); it may be too large for the worker",
+            )
+            return
+
+        started = time.monotonic()
+        log.info("job %s: %s started (attempt %s)", job_id, record.task.value, detail)
+        try:
+            output = self._execute(record)
+        except JobFailed as exc:
+            self._fail(job_id, exc.code, str(exc))
+            log.info(
+                "job %s: failed (%s) after %.2f s: %s",
+                job_id,
+                exc.code.value,
+                time.monotonic() - started,
+                exc,
+            )
+            return
+        self._succeed(job_id, output)
+        log.info("job %s: succeeded in %.2f s", job_id, time.monotonic() - started)
+
+    def _execute(self, record: JobRecord) -> TaskOutput:
+        """Run the handler, turning every exception into a JobFailed with the right code."""
+        handler = self.registry.handler(record.task)
+        if handler is None:
+            raise JobFailed(
+                ErrorCode.TASK_DISABLED,
+                f"this worker ({self.hostname}) has no model configured for {record.task.value}",
+            )
+        try:
+            payload = self._payload(record)
+            item = handler.prepare(payload)
+        except JobInputError as exc:
+            raise JobFailed(exc.code, exc.message) from exc
+        except redis.RedisError as exc:
+            raise JobFailed(ErrorCode.INTERNAL_ERROR, f"Redis error while reading the input: {exc}") from exc
+        except Exception as exc:
+            log.exception("job %s: preparing the input failed", record.id)
+            raise JobFailed(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}") from exc
+        return self._call_model(record, handler, item)
+
+    def _call_model(self, record: JobRecord, handler: Handler, item: Any) -> TaskOutput:
+        try:
+            return handler.run([item])[0]
+        except JobInputError as exc:
+            raise JobFailed(exc.code, exc.message) from exc
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            raise JobFailed(
+                ErrorCode.OUT_OF_MEMORY,
+                "the GPU ran out of memory running this job; send a "
+                "smaller input (shorter audio or text, fewer tokens)",
+            ) from exc
+        except Exception as exc:
+            log.exception("job %s: the %s model failed", record.id, record.task.value)
+            raise JobFailed(ErrorCode.MODEL_ERROR, f"{type(exc).__name__}: {exc}") from exc
+
+    def _payload(self, record: JobRecord) -> JobPayload:
+        task = record.task
+        try:
+            params = TASK_PARAMS[task].model_validate(record.params or {})
+            job_input = None if task in AUDIO_INPUT_TASKS else TASK_INPUTS[task].model_validate(record.input)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidInput(f"invalid {task.value} request: {problems}") from exc
+        audio = None
+        if task in AUDIO_INPUT_TASKS:
+            audio = self.redis.get(redis_keys.job_input(record.id))
+            if audio is None:
+                raise InputExpired(
+                    f"the uploaded audio is gone (it is kept AMULET_INPUT_TTL_S="
+                    f"{self.settings.INPUT_TTL_S} s); submit the job again"
+                )
+        return JobPayload(job_id=record.id, params=params, input=job_input, audio=audio)
+
+    def _succeed(self, job_id: str, output: TaskOutput) -> None:
+        result = dict(output.result)
+        if output.blob is not None:
+            # Written before the status flips, so a client that sees "succeeded" can download it.
+            self.redis.set(redis_keys.job_result_blob(job_id), output.blob, ex=self.settings.RESULT_TTL_S)
+            result["url"] = f"/jobs/{job_id}/result"
+        self._finish_job(job_id, JobStatus.SUCCEEDED, result=result, content_type=output.content_type)
+
+    def _fail(self, job_id: str, code: ErrorCode, message: str) -> None:
+        if len(message) > MAX_ERROR_MESSAGE:
+            message = message[: MAX_ERROR_MESSAGE - 3] + "..."
+        self._finish_job(job_id, JobStatus.FAILED, error={"code": code.value, "message": message})
+
+    def _finish_job(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        result: Any = None,
+        error: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        done = self._finish(
+            keys=[redis_keys.job(job_id), redis_keys.job_input(job_id), redis_keys.job_result_blob(job_id)],
+            args=[
+                status.value,
+                to_timestamp(utcnow()),
+                json.dumps(result) if result is not None else "",
+                json.dumps(error) if error is not None else "",
+                content_type or "",
+                self.settings.RESULT_TTL_S,
+                redis_keys.JOB_DONE_CHANNEL,
+                job_id,
+            ],
+        )
+        if done == 0:
+            log.info("job %s: already terminal (canceled?); %s result discarded", job_id, status.value)
+        elif done == -1:
+            log.warning("job %s: record vanished before it could be marked %s", job_id, status.value)
