@@ -51,6 +51,10 @@ def _json_request_model(task: TaskName) -> type[BaseModel]:
 JSON_REQUEST_MODELS: dict[TaskName, type[BaseModel]] = {t: _json_request_model(t) for t in JSON_TASKS}
 
 
+# Strict validation: the body is JSON, so types must match the documented schema exactly
+# (no "0" for false, no "5" for 5) -- what the OpenAPI schema promises is what is accepted.
+
+
 def _invalid(details: list[dict[str, Any]], message: str = "The request is invalid.") -> ApiError:
     return ApiError(422, "invalid_request", message, details=details)
 
@@ -94,7 +98,7 @@ def _from_json(body: Any) -> JobSubmission:
     if task in AUDIO_INPUT_TASKS:
         raise _unsupported(f"Task {task.value!r} takes an audio upload: send multipart/form-data.")
     try:
-        request = JSON_REQUEST_MODELS[task].model_validate(body)
+        request = JSON_REQUEST_MODELS[task].model_validate(body, strict=True)
     except ValidationError as exc:
         raise _invalid(_prefixed(exc, ["body"])) from exc
     return JobSubmission(
@@ -151,7 +155,7 @@ def _multipart_params(task: TaskName, raw: str | UploadFile | None) -> dict[str,
             [{"loc": ["body", "params"], "msg": f"Invalid JSON: {exc}", "type": "json_invalid"}]
         ) from exc
     try:
-        params = TASK_PARAMS[task].model_validate(value)
+        params = TASK_PARAMS[task].model_validate(value, strict=True)
     except ValidationError as exc:
         raise _invalid(_prefixed(exc, ["body", "params"])) from exc
     return params.model_dump(mode="json", exclude_unset=True)

@@ -30,6 +30,19 @@ def _component_schemas() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
 
 _REFS, COMPONENT_SCHEMAS = _component_schemas()
 
+# GenerateInput's "exactly one of prompt / messages" is a model validator, which pydantic
+# cannot put in the JSON schema; spelled out here so the schema accepts only what the API does.
+COMPONENT_SCHEMAS["GenerateInput"]["oneOf"] = [
+    {
+        "required": ["prompt"],
+        "properties": {"prompt": {"type": "string"}, "messages": {"type": "null"}},
+    },
+    {
+        "required": ["messages"],
+        "properties": {"messages": {"type": "array"}, "prompt": {"type": "null"}},
+    },
+]
+
 
 def _json_body() -> dict[str, Any]:
     variants = {t.value: _REFS[model.__name__]["$ref"] for t, model in JSON_REQUEST_MODELS.items()}
@@ -58,7 +71,8 @@ def _multipart_body() -> dict[str, Any]:
                 "file": {
                     "type": "string",
                     "format": "binary",
-                    "description": "The audio (any format ffmpeg reads).",
+                    "minLength": 1,
+                    "description": "The audio (any format ffmpeg reads); not empty.",
                 },
                 "params": {"$ref": params_ref, "description": "Task parameters as a JSON object (optional)."},
             },

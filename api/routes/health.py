@@ -22,7 +22,9 @@ router = APIRouter(tags=["health"])
 REDIS_PROBE_TIMEOUT_S = 2.0
 
 
-@router.get("/healthz", response_model=HealthResponse, summary="Liveness: the process is up")
+@router.get(
+    "/healthz", response_model=HealthResponse, summary="Liveness: the process is up", operation_id="healthz"
+)
 async def healthz() -> HealthResponse:
     return HealthResponse()
 
@@ -31,6 +33,7 @@ async def healthz() -> HealthResponse:
     "/readyz",
     response_model=ReadyResponse,
     summary="Readiness: Redis answers and every required queue has a ready worker",
+    operation_id="readyz",
     responses={503: {"model": ReadyResponse, "description": "Not ready; `problems` says why."}},
 )
 async def readyz(settings: SettingsDep, redis: RedisDep) -> JSONResponse:

@@ -49,10 +49,18 @@ async def _load_or_404(store: JobStore, job_id: str) -> JobRecord:
     status_code=202,
     response_model=Job,
     summary="Create a job",
+    operation_id="create_job",
     responses={
         202: {
             "description": "Accepted: the job is queued.",
             "headers": {"Location": {"description": "The job's URL.", "schema": {"type": "string"}}},
+            "links": {
+                "GetJob": {
+                    "operationId": "get_job",
+                    "parameters": {"job_id": "$response.body#/id"},
+                    "description": "Poll or wait for the job.",
+                }
+            },
         },
         **error_responses(413, 415, 422, 503),
     },
@@ -97,6 +105,7 @@ async def create_job(
     "/{job_id}",
     response_model=Job,
     summary="Get a job, optionally waiting for it to finish",
+    operation_id="get_job",
     responses={
         200: {
             "description": "The job as it is now (terminal, or the wait ended).",
@@ -147,6 +156,7 @@ async def get_job(
     "/{job_id}/result",
     response_class=Response,
     summary="Download a binary result (synthesize: audio/wav)",
+    operation_id="get_job_result",
     responses={
         200: {
             "description": "The result file.",

@@ -12,8 +12,13 @@ from api.workers import live_workers, task_catalog
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
-@router.get("", response_model=TasksResponse, summary="List tasks and the models serving them",
-            responses=error_responses(503))
+@router.get(
+    "",
+    response_model=TasksResponse,
+    summary="List tasks and the models serving them",
+    operation_id="list_tasks",
+    responses=error_responses(503),
+)
 async def list_tasks(settings: SettingsDep, redis: RedisDep) -> TasksResponse:
     workers = await live_workers(redis, settings.WORKER_STALE_S)
     return TasksResponse(tasks=task_catalog(workers))
