@@ -52,8 +52,10 @@ class JobRecord:
 
     @classmethod
     def from_hash(cls, h: dict[bytes | str, bytes | str]) -> JobRecord:
-        d = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-             for k, v in h.items()}
+        d = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in h.items()
+        }
 
         def js(name: str) -> Any:
             return json.loads(d[name]) if d.get(name) else None

@@ -62,7 +62,9 @@ class ApiSettings(CommonSettings):
         50 * 1024 * 1024, ge=1024, description="Largest accepted request body (audio upload), in bytes."
     )
     MAX_WAIT_S: float = Field(
-        60.0, ge=0, description="Cap on how long GET /jobs/{id}?wait=N (or Prefer: wait=N) may hold a request."
+        60.0,
+        ge=0,
+        description="Cap on how long GET /jobs/{id}?wait=N (or Prefer: wait=N) may hold a request.",
     )
     REQUIRED_QUEUES: Annotated[list[Queue], NoDecode] = Field(
         default_factory=lambda: [Queue.SPEECH, Queue.TEXT],

@@ -20,7 +20,10 @@ class _Strict(BaseModel):
 # -- transcribe (audio upload, multipart/form-data) ---------------------------------
 class TranscribeParams(_Strict):
     language: str | None = Field(
-        None, min_length=2, max_length=16, description="Spoken language (e.g. 'en'); detected when omitted.",
+        None,
+        min_length=2,
+        max_length=16,
+        description="Spoken language (e.g. 'en'); detected when omitted.",
         examples=["en"],
     )
     task: Literal["transcribe", "translate"] = Field(
@@ -49,7 +52,9 @@ class ChatMessage(_Strict):
 
 
 class GenerateInput(_Strict):
-    prompt: str | None = Field(None, min_length=1, max_length=100_000, examples=["Write a haiku about queues."])
+    prompt: str | None = Field(
+        None, min_length=1, max_length=100_000, examples=["Write a haiku about queues."]
+    )
     messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=256)
 
     @model_validator(mode="after")
@@ -60,7 +65,9 @@ class GenerateInput(_Strict):
 
 
 class GenerateParams(_Strict):
-    max_new_tokens: int = Field(128, ge=1, le=4096, description="Most tokens to generate (capped by the worker).")
+    max_new_tokens: int = Field(
+        128, ge=1, le=4096, description="Most tokens to generate (capped by the worker)."
+    )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 is greedy decoding; above 0 samples.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling (with temperature > 0).")
 
@@ -71,7 +78,9 @@ class ClassifyInput(_Strict):
 
 
 class ClassifyParams(_Strict):
-    top_k: int | None = Field(None, ge=1, le=1000, description="How many labels to return (all when omitted).")
+    top_k: int | None = Field(
+        None, ge=1, le=1000, description="How many labels to return (all when omitted)."
+    )
 
 
 # -- embed ----------------------------------------------------------------------------
