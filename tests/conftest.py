@@ -29,8 +29,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     funcargs = getattr(item, "funcargs", {})
     for name in _PROCESS_FIXTURES:
         value = funcargs.get(name)
-        procs = getattr(value, "procs", None) or ([value.proc] if hasattr(value, "proc") else
-                                                  [value] if isinstance(value, stack.Proc) else [])
+        procs = getattr(value, "procs", None) or (
+            [value.proc] if hasattr(value, "proc") else [value] if isinstance(value, stack.Proc) else []
+        )
         for proc in procs:
             report.sections.append((f"{proc.name} log tail", stack.log_tail(proc.log_path, 4000)))
 
@@ -61,11 +62,13 @@ def tiny_model_dirs() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def worker(redis_server: stack.RedisServer, tiny_model_dirs: dict[str, Path], run_dir: Path
-           ) -> Iterator[stack.Proc]:
+def worker(
+    redis_server: stack.RedisServer, tiny_model_dirs: dict[str, Path], run_dir: Path
+) -> Iterator[stack.Proc]:
     """ONE real ``python -m worker`` serving both queues with every task enabled."""
-    env = stack.worker_env(redis_server.url(), tiny_model_dirs, queues="speech,text",
-                           health_file=run_dir / "worker-health.json")
+    env = stack.worker_env(
+        redis_server.url(), tiny_model_dirs, queues="speech,text", health_file=run_dir / "worker-health.json"
+    )
     proc = stack.start_worker("worker", env, run_dir / "worker.log", redis_server.client())
     yield proc
     proc.stop(timeout=30)
@@ -91,8 +94,12 @@ IDLE_MAX_WAIT_S = 2
 @pytest.fixture(scope="session")
 def idle_gateway(redis_server: stack.RedisServer, run_dir: Path) -> Iterator[stack.Gateway]:
     """A second gateway on Redis db 1, where no worker listens: jobs stay queued, /readyz is 503."""
-    gw = stack.start_gateway("idle-gateway", redis_server.url(1), run_dir / "idle-gateway.log",
-                             {"AMULET_MAX_WAIT_S": str(IDLE_MAX_WAIT_S)})
+    gw = stack.start_gateway(
+        "idle-gateway",
+        redis_server.url(1),
+        run_dir / "idle-gateway.log",
+        {"AMULET_MAX_WAIT_S": str(IDLE_MAX_WAIT_S)},
+    )
     yield gw
     gw.stop()
 
@@ -124,12 +131,14 @@ def speech_stack(run_dir: Path) -> Iterator[SpeechStack]:
     base = run_dir / "speech-stack"
     redis = stack.start_redis(base / "redis")
     try:
-        env = stack.worker_env(redis.url(), {"transcribe": model}, queues="speech",
-                               health_file=base / "worker-health.json")
+        env = stack.worker_env(
+            redis.url(), {"transcribe": model}, queues="speech", health_file=base / "worker-health.json"
+        )
         worker_proc = stack.start_worker("speech-worker", env, base / "worker.log", redis.client())
         try:
-            gw = stack.start_gateway("speech-gateway", redis.url(), base / "gateway.log",
-                                     {"AMULET_REQUIRED_QUEUES": "speech"})
+            gw = stack.start_gateway(
+                "speech-gateway", redis.url(), base / "gateway.log", {"AMULET_REQUIRED_QUEUES": "speech"}
+            )
         except BaseException:
             worker_proc.stop()
             raise

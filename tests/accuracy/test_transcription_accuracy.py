@@ -35,15 +35,20 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize(("suffix", "rate", "channels"), VARIANTS,
-                         ids=[f"{s[1:]}-{r}-{'stereo' if c == 2 else 'mono'}" for s, r, c in VARIANTS])
-def test_tiny_en_transcribes_most_words(speech_client: httpx.Client, fox_wav: Path, audio_dir: Path,
-                                        suffix: str, rate: int, channels: int) -> None:
+@pytest.mark.parametrize(
+    ("suffix", "rate", "channels"),
+    VARIANTS,
+    ids=[f"{s[1:]}-{r}-{'stereo' if c == 2 else 'mono'}" for s, r, c in VARIANTS],
+)
+def test_tiny_en_transcribes_most_words(
+    speech_client: httpx.Client, fox_wav: Path, audio_dir: Path, suffix: str, rate: int, channels: int
+) -> None:
     if (suffix, rate, channels) == (".wav", 22050, 1):
         path = fox_wav
     else:
-        path = convert(fox_wav, audio_dir / f"acc-fox-{rate}-{channels}{suffix}", rate=rate,
-                       channels=channels)
+        path = convert(
+            fox_wav, audio_dir / f"acc-fox-{rate}-{channels}{suffix}", rate=rate, channels=channels
+        )
     job = run_audio_job(speech_client, path)
     result = assert_succeeded(job)
     recall = word_recall(FOX, result["text"])
@@ -54,8 +59,9 @@ def test_tiny_en_transcribes_most_words(speech_client: httpx.Client, fox_wav: Pa
 
 def test_tiny_en_with_language_en_and_no_timestamps(speech_client: httpx.Client, fox_wav: Path) -> None:
     # An English-only model with the (only possible) language given explicitly must still work.
-    result = assert_succeeded(run_audio_job(speech_client, fox_wav,
-                                            {"language": "en", "return_timestamps": False}))
+    result = assert_succeeded(
+        run_audio_job(speech_client, fox_wav, {"language": "en", "return_timestamps": False})
+    )
     assert word_recall(FOX, result["text"]) >= MIN_WORD_RECALL, result["text"]
 
 

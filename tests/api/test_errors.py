@@ -48,8 +48,9 @@ def test_result_before_success_is_409_result_not_ready(idle_client: httpx.Client
 
 # -- 415 -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
-def test_body_that_is_neither_json_nor_multipart_is_415(client: httpx.Client,
-                                                         content_type: str | None) -> None:
+def test_body_that_is_neither_json_nor_multipart_is_415(
+    client: httpx.Client, content_type: str | None
+) -> None:
     headers = {"content-type": content_type} if content_type else {}
     r = client.post("/jobs", content=b'{"task": "embed", "input": {"texts": ["a"]}}', headers=headers)
     assert_error_body(r, 415, "unsupported_media_type")
@@ -102,8 +103,19 @@ def _locs(err: dict) -> list[list]:
         ({"task": "generate", "input": {"messages": [{"role": "robot", "content": "hi"}]}}, "role"),
         ({"task": "classify", "input": {"text": "a"}, "params": {"top_k": 0}}, "top_k"),
     ],
-    ids=["no-task", "no-input", "no-texts", "empty-texts", "texts-type", "empty-text", "text-too-long",
-         "max-new-tokens-0", "temperature-3", "bad-role", "top-k-0"],
+    ids=[
+        "no-task",
+        "no-input",
+        "no-texts",
+        "empty-texts",
+        "texts-type",
+        "empty-text",
+        "text-too-long",
+        "max-new-tokens-0",
+        "temperature-3",
+        "bad-role",
+        "top-k-0",
+    ],
 )
 def test_missing_or_invalid_fields_are_422_invalid_request_naming_the_field(
     client: httpx.Client, body: dict, field: str
@@ -123,8 +135,9 @@ def test_missing_or_invalid_fields_are_422_invalid_request_naming_the_field(
 )
 def test_unknown_fields_are_refused(client: httpx.Client, body: dict) -> None:
     err = assert_error_body(client.post("/jobs", json=body), 422, "invalid_request")
-    assert any(item.get("type") == "extra_forbidden" or "extra" in item["msg"].lower()
-               for item in err["details"]), err
+    assert any(
+        item.get("type") == "extra_forbidden" or "extra" in item["msg"].lower() for item in err["details"]
+    ), err
 
 
 def test_generate_needs_exactly_one_of_prompt_or_messages(client: httpx.Client) -> None:
@@ -142,8 +155,11 @@ def test_malformed_json_is_422_invalid_request(client: httpx.Client, raw: bytes)
 
 
 def test_multipart_unknown_field_is_422(client: httpx.Client, tone_wav: Path) -> None:
-    r = client.post("/jobs", data={"task": "transcribe", "priority": "high"},
-                    files={"file": ("a.wav", tone_wav.read_bytes(), "audio/wav")})
+    r = client.post(
+        "/jobs",
+        data={"task": "transcribe", "priority": "high"},
+        files={"file": ("a.wav", tone_wav.read_bytes(), "audio/wav")},
+    )
     err = assert_error_body(r, 422, "invalid_request")
     assert ["body", "priority"] in _locs(err)
 
@@ -151,10 +167,12 @@ def test_multipart_unknown_field_is_422(client: httpx.Client, tone_wav: Path) ->
 def test_multipart_with_only_the_task_field_is_422_missing_file(client: httpx.Client) -> None:
     # httpx sends multipart only with files; build the body by hand.
     boundary = "amuletboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"task\"\r\n\r\ntranscribe\r\n"
-            f"--{boundary}--\r\n").encode()
-    r = client.post("/jobs", content=body,
-                    headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="task"\r\n\r\ntranscribe\r\n--{boundary}--\r\n'
+    ).encode()
+    r = client.post(
+        "/jobs", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
     err = assert_error_body(r, 422, "invalid_request")
     assert ["body", "file"] in _locs(err)
 
@@ -167,14 +185,22 @@ def test_multipart_empty_file_is_422(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [("{oops", "params"), ('{"task": "summarize"}', "task"), ('{"langauge": "en"}', "langauge"),
-     ('{"language": "e"}', "language")],
+    [
+        ("{oops", "params"),
+        ('{"task": "summarize"}', "task"),
+        ('{"langauge": "en"}', "langauge"),
+        ('{"language": "e"}', "language"),
+    ],
     ids=["not-json", "bad-task", "typo", "language-too-short"],
 )
-def test_multipart_invalid_params_are_422(client: httpx.Client, tone_wav: Path, params: str,
-                                          field: str) -> None:
-    r = client.post("/jobs", data={"task": "transcribe", "params": params},
-                    files={"file": ("a.wav", tone_wav.read_bytes(), "audio/wav")})
+def test_multipart_invalid_params_are_422(
+    client: httpx.Client, tone_wav: Path, params: str, field: str
+) -> None:
+    r = client.post(
+        "/jobs",
+        data={"task": "transcribe", "params": params},
+        files={"file": ("a.wav", tone_wav.read_bytes(), "audio/wav")},
+    )
     err = assert_error_body(r, 422, "invalid_request")
     assert any(field in [str(p) for p in loc] for loc in _locs(err)), err
 
@@ -209,16 +235,19 @@ def test_json_over_the_limit_sent_chunked_is_413(client: httpx.Client) -> None:
 
 
 def test_audio_upload_over_the_limit_is_413_with_content_length(client: httpx.Client) -> None:
-    r = client.post("/jobs", data={"task": "transcribe"},
-                    files={"file": ("big.wav", b"\0" * (LIMIT + 10), "audio/wav")})
+    r = client.post(
+        "/jobs", data={"task": "transcribe"}, files={"file": ("big.wav", b"\0" * (LIMIT + 10), "audio/wav")}
+    )
     assert_error_body(r, 413, "payload_too_large")
 
 
 def test_audio_upload_over_the_limit_sent_chunked_is_413(client: httpx.Client) -> None:
     boundary = "amuletboundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"task\"\r\n\r\ntranscribe\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n"
-            f"Content-Type: audio/wav\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="task"\r\n\r\ntranscribe\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n'
+        f"Content-Type: audio/wav\r\n\r\n"
+    ).encode()
 
     def chunks():
         yield head
@@ -226,15 +255,19 @@ def test_audio_upload_over_the_limit_sent_chunked_is_413(client: httpx.Client) -
             yield b"\0" * (64 * 1024)
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    r = client.post("/jobs", content=chunks(),
-                    headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    r = client.post(
+        "/jobs", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert_error_body(r, 413, "payload_too_large")
 
 
 def test_upload_just_under_the_limit_is_accepted(client: httpx.Client, tone_wav: Path) -> None:
     # The limit applies to the body, not to something smaller: a normal upload passes.
-    r = client.post("/jobs", data={"task": "transcribe", "params": '{"language": "en"}'},
-                    files={"file": ("tone.wav", tone_wav.read_bytes(), "audio/wav")})
+    r = client.post(
+        "/jobs",
+        data={"task": "transcribe", "params": '{"language": "en"}'},
+        files={"file": ("tone.wav", tone_wav.read_bytes(), "audio/wav")},
+    )
     assert r.status_code == 202, r.text
 
 

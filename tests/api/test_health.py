@@ -8,8 +8,9 @@ import pytest
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_healthz_is_200_while_the_process_is_up(client: httpx.Client,
-                                                dead_redis_client: httpx.Client) -> None:
+def test_healthz_is_200_while_the_process_is_up(
+    client: httpx.Client, dead_redis_client: httpx.Client
+) -> None:
     for c in (client, dead_redis_client):
         r = c.get("/healthz")
         assert r.status_code == 200

@@ -11,12 +11,18 @@ from tests.utils.jobs import assert_error_body
 
 pytestmark = pytest.mark.timeout(120)
 
-QUEUES = {"transcribe": "speech", "synthesize": "speech", "generate": "text", "classify": "text",
-          "embed": "text"}
+QUEUES = {
+    "transcribe": "speech",
+    "synthesize": "speech",
+    "generate": "text",
+    "classify": "text",
+    "embed": "text",
+}
 
 
-def test_tasks_lists_all_five_with_the_worker_models(client: httpx.Client,
-                                                     tiny_model_dirs: dict[str, Path]) -> None:
+def test_tasks_lists_all_five_with_the_worker_models(
+    client: httpx.Client, tiny_model_dirs: dict[str, Path]
+) -> None:
     r = client.get("/tasks")
     assert r.status_code == 200, r.text
     tasks = {t["name"]: t for t in r.json()["tasks"]}

@@ -79,12 +79,15 @@ def test_status_only_moves_forward_while_polling(client: httpx.Client) -> None:
         assert client.get(f"/jobs/{job['id']}").json()["status"] == "succeeded"
 
 
-def test_finished_job_has_timestamps_timings_attempts_and_model(client: httpx.Client,
-                                                                tiny_model_dirs: dict) -> None:
+def test_finished_job_has_timestamps_timings_attempts_and_model(
+    client: httpx.Client, tiny_model_dirs: dict
+) -> None:
     job = wait_job(client, create_json_job(client, "generate", {"prompt": "hi"}, {"max_new_tokens": 3})["id"])
     assert_succeeded(job)
-    created, started, finished = (datetime.fromisoformat(job[k].replace("Z", "+00:00"))
-                                  for k in ("created_at", "started_at", "finished_at"))
+    created, started, finished = (
+        datetime.fromisoformat(job[k].replace("Z", "+00:00"))
+        for k in ("created_at", "started_at", "finished_at")
+    )
     assert created <= started <= finished
     timings = job["timings"]
     assert timings["queue_wait_s"] is not None and timings["queue_wait_s"] >= 0

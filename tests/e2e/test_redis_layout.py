@@ -19,8 +19,9 @@ pytestmark = pytest.mark.timeout(120)
 RESULT_TTL_S = 86_400  # AMULET_RESULT_TTL_S default
 
 
-def test_uploaded_audio_is_deleted_when_the_job_ends(client: httpx.Client, redis_server: stack.RedisServer,
-                                                     tone_wav: Path) -> None:
+def test_uploaded_audio_is_deleted_when_the_job_ends(
+    client: httpx.Client, redis_server: stack.RedisServer, tone_wav: Path
+) -> None:
     job = wait_job(client, create_audio_job(client, tone_wav, {"language": "en"})["id"])
     assert_succeeded(job)
     r = redis_server.client()
@@ -28,8 +29,9 @@ def test_uploaded_audio_is_deleted_when_the_job_ends(client: httpx.Client, redis
     assert 0 < r.ttl(f"amulet:job:{job['id']}") <= RESULT_TTL_S
 
 
-def test_synthesized_wav_is_stored_with_the_result_ttl(client: httpx.Client,
-                                                       redis_server: stack.RedisServer) -> None:
+def test_synthesized_wav_is_stored_with_the_result_ttl(
+    client: httpx.Client, redis_server: stack.RedisServer
+) -> None:
     job = run_json_job(client, "synthesize", {"text": "stored"})
     assert_succeeded(job)
     r = redis_server.client()
@@ -38,16 +40,18 @@ def test_synthesized_wav_is_stored_with_the_result_ttl(client: httpx.Client,
     assert r.hget(f"amulet:job:{job['id']}", "result_content_type") == "audio/wav"
 
 
-def test_queued_upload_waits_in_redis_with_a_ttl(idle_client: httpx.Client, redis_server: stack.RedisServer,
-                                                 tone_wav: Path) -> None:
+def test_queued_upload_waits_in_redis_with_a_ttl(
+    idle_client: httpx.Client, redis_server: stack.RedisServer, tone_wav: Path
+) -> None:
     job = create_audio_job(idle_client, tone_wav)
     r = redis.Redis.from_url(redis_server.url(1))
     assert r.get(f"amulet:input:{job['id']}") == tone_wav.read_bytes()
     assert r.ttl(f"amulet:input:{job['id']}") > 0
 
 
-def test_celery_message_carries_only_the_job_id(idle_client: httpx.Client,
-                                                redis_server: stack.RedisServer) -> None:
+def test_celery_message_carries_only_the_job_id(
+    idle_client: httpx.Client, redis_server: stack.RedisServer
+) -> None:
     job = create_json_job(idle_client, "classify", {"text": "a secret input that stays in the job record"})
     r = redis_server.client(1)
     messages = [json.loads(m) for m in r.lrange("text", 0, -1)]

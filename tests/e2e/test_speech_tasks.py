@@ -70,8 +70,9 @@ def test_transcribe_without_timestamps_still_succeeds(client: httpx.Client, fox_
 
 
 @pytest.mark.parametrize("suffix", [".mp3", ".ogg", ".m4a"])
-def test_transcribe_decodes_compressed_uploads(client: httpx.Client, fox_wav: Path, audio_dir: Path,
-                                               suffix: str) -> None:
+def test_transcribe_decodes_compressed_uploads(
+    client: httpx.Client, fox_wav: Path, audio_dir: Path, suffix: str
+) -> None:
     path = convert(fox_wav, audio_dir / f"e2e-fox{suffix}")
     result = assert_succeeded(run_audio_job(client, path, {"language": "en"}))
     _assert_transcript(result)
@@ -84,8 +85,9 @@ def test_transcribe_stereo_44k_upload(client: httpx.Client, fox_wav: Path, audio
     _assert_transcript(result)
 
 
-def test_long_audio_over_30_s_is_chunked_and_succeeds(client: httpx.Client, fox_wav: Path, audio_dir: Path
-                                                      ) -> None:
+def test_long_audio_over_30_s_is_chunked_and_succeeds(
+    client: httpx.Client, fox_wav: Path, audio_dir: Path
+) -> None:
     # 65 s: three 30 s windows. The sentence looped, as mp3 to stay under the 2 MB upload limit.
     speech = concat_to_length(fox_wav, 65, audio_dir / "long-65s.wav")
     path = convert(speech, audio_dir / "long-65s.mp3")

@@ -71,8 +71,9 @@ def test_generate_from_a_prompt_respects_max_new_tokens(client: httpx.Client) ->
 
 def test_generate_from_chat_messages_uses_the_chat_template(client: httpx.Client) -> None:
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}]
-    result = assert_succeeded(run_json_job(client, "generate", {"messages": messages},
-                                           {"max_new_tokens": 6, "temperature": 0.0}))
+    result = assert_succeeded(
+        run_json_job(client, "generate", {"messages": messages}, {"max_new_tokens": 6, "temperature": 0.0})
+    )
     assert isinstance(result["text"], str)
     assert 1 <= result["generated_tokens"] <= 6
     # The answer is only the new text, not the prompt echoed back.
@@ -80,6 +81,12 @@ def test_generate_from_chat_messages_uses_the_chat_template(client: httpx.Client
 
 
 def test_generate_with_sampling_succeeds(client: httpx.Client) -> None:
-    result = assert_succeeded(run_json_job(client, "generate", {"prompt": "Once upon a time"},
-                                           {"max_new_tokens": 5, "temperature": 0.8, "top_p": 0.9}))
+    result = assert_succeeded(
+        run_json_job(
+            client,
+            "generate",
+            {"prompt": "Once upon a time"},
+            {"max_new_tokens": 5, "temperature": 0.8, "top_p": 0.9},
+        )
+    )
     assert 1 <= result["generated_tokens"] <= 5

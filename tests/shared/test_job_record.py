@@ -27,29 +27,56 @@ def r(redis_server: RedisServer) -> redis.Redis:
 
 def _new_job(r: redis.Redis) -> str:
     job_id = uuid.uuid4().hex
-    record = JobRecord(id=job_id, task=TaskName.EMBED, status=JobStatus.QUEUED, created_at="1795000000.0",
-                       params={"normalize": True}, input={"texts": ["a"]})
+    record = JobRecord(
+        id=job_id,
+        task=TaskName.EMBED,
+        status=JobStatus.QUEUED,
+        created_at="1795000000.0",
+        params={"normalize": True},
+        input={"texts": ["a"]},
+    )
     r.hset(redis_keys.job(job_id), mapping=record.to_hash())
     return job_id
 
 
 def _start(r: redis.Redis, job_id: str, max_attempts: int = 3) -> list:
-    return r.register_script(START_SCRIPT)(keys=[redis_keys.job(job_id)],
-                                           args=["1795000001.0", "w@test", "model", max_attempts])
+    return r.register_script(START_SCRIPT)(
+        keys=[redis_keys.job(job_id)], args=["1795000001.0", "w@test", "model", max_attempts]
+    )
 
 
-def _finish(r: redis.Redis, job_id: str, status: str, result: dict | None = None, error: dict | None = None,
-            channel: str = redis_keys.JOB_DONE_CHANNEL) -> int:
+def _finish(
+    r: redis.Redis,
+    job_id: str,
+    status: str,
+    result: dict | None = None,
+    error: dict | None = None,
+    channel: str = redis_keys.JOB_DONE_CHANNEL,
+) -> int:
     return r.register_script(FINISH_SCRIPT)(
         keys=[redis_keys.job(job_id), redis_keys.job_input(job_id), redis_keys.job_result_blob(job_id)],
-        args=[status, "1795000002.0", json.dumps(result) if result else "",
-              json.dumps(error) if error else "", "", 120, channel, job_id],
+        args=[
+            status,
+            "1795000002.0",
+            json.dumps(result) if result else "",
+            json.dumps(error) if error else "",
+            "",
+            120,
+            channel,
+            job_id,
+        ],
     )
 
 
 def test_record_round_trips_through_its_hash() -> None:
-    record = JobRecord(id="abc", task=TaskName.TRANSCRIBE, status=JobStatus.QUEUED, created_at="1.5",
-                       params={"language": "en"}, input_filename="a.wav")
+    record = JobRecord(
+        id="abc",
+        task=TaskName.TRANSCRIBE,
+        status=JobStatus.QUEUED,
+        created_at="1.5",
+        params={"language": "en"},
+        input_filename="a.wav",
+    )
     back = JobRecord.from_hash({k.encode(): v.encode() for k, v in record.to_hash().items()})
     assert back == record
 

@@ -48,8 +48,14 @@ def speak(text: str, out: str | Path, voice: str = "en-us", speed_wpm: int = 150
 OPUS_RATES = {8000, 12000, 16000, 24000, 48000}
 
 
-def convert(src: str | Path, out: str | Path, *, rate: int | None = None, channels: int | None = None,
-            codec_args: list[str] | None = None) -> Path:
+def convert(
+    src: str | Path,
+    out: str | Path,
+    *,
+    rate: int | None = None,
+    channels: int | None = None,
+    codec_args: list[str] | None = None,
+) -> Path:
     """Re-encode ``src`` with ffmpeg; the container/codec follows ``out``'s suffix.
 
     ``.mp3`` (libmp3lame), ``.ogg`` (Opus, or Vorbis at rates Opus lacks), ``.m4a`` (AAC),
@@ -94,8 +100,14 @@ def write_wav(samples: np.ndarray, out: str | Path, rate: int = 16000) -> Path:
     return out
 
 
-def tone(seconds: float, out: str | Path, freq: float = 440.0, rate: int = 16000, amplitude: float = 0.3,
-         channels: int = 1) -> Path:
+def tone(
+    seconds: float,
+    out: str | Path,
+    freq: float = 440.0,
+    rate: int = 16000,
+    amplitude: float = 0.3,
+    channels: int = 1,
+) -> Path:
     """A sine tone as 16-bit WAV (with a slow warble so it is not pure silence-like DC)."""
     t = np.arange(int(seconds * rate)) / rate
     wave_ = amplitude * np.sin(2 * np.pi * freq * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))
@@ -107,9 +119,29 @@ def tone(seconds: float, out: str | Path, freq: float = 440.0, rate: int = 16000
 def concat_to_length(src: str | Path, seconds: float, out: str | Path, rate: int = 16000) -> Path:
     """Loop ``src`` (any format ffmpeg reads) to ``seconds`` long, as mono WAV at ``rate``."""
     out = Path(out)
-    _run([require_binary("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-          "-stream_loop", "-1", "-i", str(src), "-t", str(seconds), "-ar", str(rate), "-ac", "1",
-          "-c:a", "pcm_s16le", str(out)])
+    _run(
+        [
+            require_binary("ffmpeg"),
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(src),
+            "-t",
+            str(seconds),
+            "-ar",
+            str(rate),
+            "-ac",
+            "1",
+            "-c:a",
+            "pcm_s16le",
+            str(out),
+        ]
+    )
     return out
 
 
@@ -119,11 +151,26 @@ def probe(path: str | Path) -> dict:
 
     ffprobe = shutil.which("ffprobe") or require_binary("ffmpeg").replace("ffmpeg", "ffprobe")
     proc = subprocess.run(
-        [ffprobe, "-v", "error", "-show_entries", "stream=sample_rate,channels,codec_name:format=duration",
-         "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=sample_rate,channels,codec_name:format=duration",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     info = json.loads(proc.stdout)
     stream = info["streams"][0]
-    return {"codec": stream.get("codec_name"), "rate": int(stream["sample_rate"]),
-            "channels": int(stream["channels"]), "duration": float(info["format"]["duration"])}
+    return {
+        "codec": stream.get("codec_name"),
+        "rate": int(stream["sample_rate"]),
+        "channels": int(stream["channels"]),
+        "duration": float(info["format"]["duration"]),
+    }

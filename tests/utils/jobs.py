@@ -22,8 +22,12 @@ def create_json_job(client: httpx.Client, task: str, input: Any, params: dict | 
     return r.json()
 
 
-def create_audio_job(client: httpx.Client, path: Path, params: dict | None = None,
-                     content_type: str = "application/octet-stream") -> dict:
+def create_audio_job(
+    client: httpx.Client,
+    path: Path,
+    params: dict | None = None,
+    content_type: str = "application/octet-stream",
+) -> dict:
     data = {"task": "transcribe"}
     if params is not None:
         data["params"] = json.dumps(params)
@@ -33,8 +37,9 @@ def create_audio_job(client: httpx.Client, path: Path, params: dict | None = Non
     return r.json()
 
 
-def wait_job(client: httpx.Client, job_id: str, timeout: float = JOB_TIMEOUT_S, history: list | None = None
-             ) -> dict:
+def wait_job(
+    client: httpx.Client, job_id: str, timeout: float = JOB_TIMEOUT_S, history: list | None = None
+) -> dict:
     """GET /jobs/{id}?wait=N until the job is terminal; fail with the last state after ``timeout``."""
     deadline = time.monotonic() + timeout
     job: dict = {}
@@ -51,13 +56,15 @@ def wait_job(client: httpx.Client, job_id: str, timeout: float = JOB_TIMEOUT_S, 
             return job
 
 
-def run_json_job(client: httpx.Client, task: str, input: Any, params: dict | None = None,
-                 timeout: float = JOB_TIMEOUT_S) -> dict:
+def run_json_job(
+    client: httpx.Client, task: str, input: Any, params: dict | None = None, timeout: float = JOB_TIMEOUT_S
+) -> dict:
     return wait_job(client, create_json_job(client, task, input, params)["id"], timeout)
 
 
-def run_audio_job(client: httpx.Client, path: Path, params: dict | None = None,
-                  timeout: float = JOB_TIMEOUT_S) -> dict:
+def run_audio_job(
+    client: httpx.Client, path: Path, params: dict | None = None, timeout: float = JOB_TIMEOUT_S
+) -> dict:
     return wait_job(client, create_audio_job(client, path, params)["id"], timeout)
 
 

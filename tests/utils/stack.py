@@ -78,20 +78,29 @@ def spawn(name: str, cmd: list[str], log_path: Path, env: Mapping[str, str] | No
     # The repo root on the path, as `pip install -e .` would give; no stray AMULET_* from the caller.
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     popen = subprocess.Popen(
-        cmd, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cmd,
+        cwd=REPO_ROOT,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     log.close()
     return Proc(name, popen, log_path)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, proc: Proc | None = None,
-              interval: float = 0.2) -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, proc: Proc | None = None, interval: float = 0.2
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and not proc.alive():
-            pytest.fail(f"{proc.name} exited with status {proc.popen.returncode} while waiting for {what}.\n"
-                        f"{proc.describe()}", pytrace=False)
+            pytest.fail(
+                f"{proc.name} exited with status {proc.popen.returncode} while waiting for {what}.\n"
+                f"{proc.describe()}",
+                pytrace=False,
+            )
         try:
             if predicate():
                 return
@@ -124,8 +133,19 @@ def start_redis(workdir: Path) -> RedisServer:
     workdir.mkdir(parents=True, exist_ok=True)
     proc = spawn(
         "redis-server",
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         workdir / "redis.log",
     )
     server = RedisServer(proc, port)
@@ -137,9 +157,15 @@ def start_redis(workdir: Path) -> RedisServer:
 WORKER_READY_TIMEOUT_S = 180.0
 
 
-def worker_env(redis_url: str, models: Mapping[str, str | os.PathLike | None], *, queues: str = "speech,text",
-               health_file: Path, heartbeat_s: float = 1.0, extra: Mapping[str, str] | None = None
-               ) -> dict[str, str]:
+def worker_env(
+    redis_url: str,
+    models: Mapping[str, str | os.PathLike | None],
+    *,
+    queues: str = "speech,text",
+    health_file: Path,
+    heartbeat_s: float = 1.0,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     env = {
         "AMULET_REDIS_URL": redis_url,
         "AMULET_QUEUES": queues,
@@ -169,8 +195,13 @@ def worker_heartbeats(client: redis.Redis) -> list[dict]:
     return out
 
 
-def start_worker(name: str, env: Mapping[str, str], log_path: Path, client: redis.Redis,
-                 timeout: float = WORKER_READY_TIMEOUT_S) -> Proc:
+def start_worker(
+    name: str,
+    env: Mapping[str, str],
+    log_path: Path,
+    client: redis.Redis,
+    timeout: float = WORKER_READY_TIMEOUT_S,
+) -> Proc:
     """Start ``python -m worker`` and wait until its heartbeat in Redis says ``ready``."""
     proc = spawn(name, [PYTHON, "-m", "worker"], log_path, env)
 
@@ -178,8 +209,9 @@ def start_worker(name: str, env: Mapping[str, str], log_path: Path, client: redi
     def ready() -> bool:
         for hb in worker_heartbeats(client):
             if hb.get("state") == "failed":
-                pytest.fail(f"{name} reported state 'failed': {hb.get('message')}\n{proc.describe()}",
-                            pytrace=False)
+                pytest.fail(
+                    f"{name} reported state 'failed': {hb.get('message')}\n{proc.describe()}", pytrace=False
+                )
             if hb.get("state") == "ready":
                 proc.extra["heartbeat"] = hb
                 return True
@@ -206,8 +238,9 @@ class Gateway:
         self.proc.stop()
 
 
-def start_gateway(name: str, redis_url: str, log_path: Path,
-                  extra: Mapping[str, str] | None = None) -> Gateway:
+def start_gateway(
+    name: str, redis_url: str, log_path: Path, extra: Mapping[str, str] | None = None
+) -> Gateway:
     port = free_port()
     env = {
         "AMULET_REDIS_URL": redis_url,
@@ -220,8 +253,19 @@ def start_gateway(name: str, redis_url: str, log_path: Path,
     }
     proc = spawn(
         name,
-        [PYTHON, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.main:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         log_path,
         env,
     )

@@ -53,8 +53,10 @@ def _seed() -> None:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte -> printable character table: a byte-level BPE vocab that covers any text."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
     )
     cs = bs[:]
     n = 0
@@ -94,8 +96,14 @@ def make_tiny_whisper(directory: str | os.PathLike) -> Path:
     specials = (
         ["<|endoftext|>", "<|startoftranscript|>"]
         + [f"<|{lang}|>" for lang in WHISPER_LANGUAGES]
-        + ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>",
-           "<|notimestamps|>"]
+        + [
+            "<|translate|>",
+            "<|transcribe|>",
+            "<|startoflm|>",
+            "<|startofprev|>",
+            "<|nospeech|>",
+            "<|notimestamps|>",
+        ]
         + [f"<|{i * 0.02:.2f}|>" for i in range(1501)]
     )
     for tok in specials:

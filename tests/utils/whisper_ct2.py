@@ -198,8 +198,9 @@ def convert(src: str | os.PathLike, out: str | os.PathLike) -> Path:
     # The shipped tokenizer.json lacks the 1501 timestamp tokens; they follow <|notimestamps|>
     # and are added (not special) tokens, as in openai/whisper-tiny.en.
     if tokenizer.convert_tokens_to_ids("<|0.00|>") != no_ts + 1:
-        tokenizer.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", special=False, normalized=False)
-                              for i in range(1501)])
+        tokenizer.add_tokens(
+            [AddedToken(f"<|{i * 0.02:.2f}|>", special=False, normalized=False) for i in range(1501)]
+        )
     assert tokenizer.convert_tokens_to_ids("<|notimestamps|>") == no_ts
     assert tokenizer.convert_tokens_to_ids("<|0.00|>") == no_ts + 1
     assert len(tokenizer) <= vocab_size

@@ -14,11 +14,19 @@ from worker.errors import InvalidAudio
 
 @pytest.mark.parametrize(
     ("suffix", "rate", "channels"),
-    [(".wav", 16000, 1), (".wav", 44100, 2), (".mp3", 22050, 1), (".ogg", 48000, 2), (".ogg", 44100, 1),
-     (".m4a", 44100, 2), (".flac", 22050, 1)],
+    [
+        (".wav", 16000, 1),
+        (".wav", 44100, 2),
+        (".mp3", 22050, 1),
+        (".ogg", 48000, 2),
+        (".ogg", 44100, 1),
+        (".m4a", 44100, 2),
+        (".flac", 22050, 1),
+    ],
 )
-def test_decodes_to_mono_16k_with_the_right_duration(audio_dir: Path, suffix: str, rate: int,
-                                                      channels: int) -> None:
+def test_decodes_to_mono_16k_with_the_right_duration(
+    audio_dir: Path, suffix: str, rate: int, channels: int
+) -> None:
     src = tone(2.0, audio_dir / f"decode-src-{rate}-{channels}.wav", rate=rate, channels=channels)
     path = src if suffix == ".wav" else convert(src, audio_dir / f"decode-{rate}-{channels}{suffix}")
     samples = decode_audio(path.read_bytes(), 16000)

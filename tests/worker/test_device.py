@@ -37,8 +37,10 @@ def test_reserved_but_unusable_gpu_is_reported() -> None:
         choose_device("cuda", cuda_available=False, environ={"NVIDIA_VISIBLE_DEVICES": "0"})
 
 
-@pytest.mark.parametrize(("value", "reserved"), [(None, False), ("", False), ("void", False),
-                                                 ("none", False), ("all", True), ("0,1", True)])
+@pytest.mark.parametrize(
+    ("value", "reserved"),
+    [(None, False), ("", False), ("void", False), ("none", False), ("all", True), ("0,1", True)],
+)
 def test_gpu_reserved_follows_nvidia_visible_devices(value: str | None, reserved: bool) -> None:
     assert gpu_reserved({} if value is None else {"NVIDIA_VISIBLE_DEVICES": value}) is reserved
 
@@ -49,11 +51,20 @@ def test_worker_process_with_device_cuda_and_no_gpu_exits_nonzero_with_a_clear_m
     redis_server: stack.RedisServer, run_dir
 ) -> None:
     # db 3 of the session Redis: nobody else reads heartbeats there.
-    env = stack.worker_env(redis_server.url(3), {}, health_file=run_dir / "cuda-worker-health.json",
-                           extra={"AMULET_DEVICE": "cuda"})
-    proc = subprocess.run([sys.executable, "-m", "worker"], cwd=stack.REPO_ROOT,
-                          env={**stack.os.environ, **env, "PYTHONPATH": str(stack.REPO_ROOT)},
-                          capture_output=True, text=True, timeout=100)
+    env = stack.worker_env(
+        redis_server.url(3),
+        {},
+        health_file=run_dir / "cuda-worker-health.json",
+        extra={"AMULET_DEVICE": "cuda"},
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "worker"],
+        cwd=stack.REPO_ROOT,
+        env={**stack.os.environ, **env, "PYTHONPATH": str(stack.REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
     assert "AMULET_DEVICE=cuda" in output and "CUDA is not available" in output, output

@@ -13,8 +13,20 @@ from tests.utils import stack
 
 pytestmark = pytest.mark.timeout(60)
 
-DOCUMENTED_FIELDS = {"hostname", "pid", "state", "queues", "device", "dtype", "cuda_available",
-                     "gpu_reserved", "tasks", "started_at", "updated_at", "message"}
+DOCUMENTED_FIELDS = {
+    "hostname",
+    "pid",
+    "state",
+    "queues",
+    "device",
+    "dtype",
+    "cuda_available",
+    "gpu_reserved",
+    "tasks",
+    "started_at",
+    "updated_at",
+    "message",
+}
 
 
 def _only_heartbeat(redis_server: stack.RedisServer) -> dict:
@@ -48,8 +60,9 @@ def test_heartbeat_is_refreshed_and_expires_within_three_intervals(
     ttl = client.ttl(f"amulet:worker:{first['hostname']}")
     # AMULET_HEARTBEAT_INTERVAL_S=1 for the test worker: the key lives at most 3 s between beats.
     assert 0 < ttl <= 3
-    stack.wait_for(lambda: _only_heartbeat(redis_server)["updated_at"] > first["updated_at"], 10,
-                   "a newer heartbeat")
+    stack.wait_for(
+        lambda: _only_heartbeat(redis_server)["updated_at"] > first["updated_at"], 10, "a newer heartbeat"
+    )
     score = client.zscore("amulet:workers", first["hostname"])
     assert score is not None and abs(score - time.time()) < 10
 
