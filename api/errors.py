@@ -85,6 +85,17 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
+def invalid_message(details: list[dict[str, Any]]) -> str:
+    """A message that names what to fix: the first problem, and how many more there are."""
+    if not details:
+        return "The request is invalid."
+    first = details[0]
+    # "body" is where FastAPI says the error is; clients think in their own field names.
+    where = ".".join(str(part) for part in first["loc"] if part != "body") or "request"
+    more = f" (and {len(details) - 1} more problem(s), see details)" if len(details) > 1 else ""
+    return f"Invalid request: {where}: {first['msg']}{more}."
+
+
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
@@ -92,7 +103,8 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, "invalid_request", "The request is invalid.", validation_details(exc.errors()))
+    details = validation_details(exc.errors())
+    return error_response(422, "invalid_request", invalid_message(details), details)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.datastructures import UploadFile
 
-from api.errors import ApiError, validation_details
+from api.errors import ApiError, invalid_message, validation_details
 from api.uploads import MULTIPART_MEDIA_TYPE, is_json, media_type, read_json_body, read_multipart
 from shared.task_schemas import TASK_INPUTS, TASK_PARAMS
 from shared.tasks import AUDIO_INPUT_TASKS, TaskName
@@ -55,8 +55,8 @@ JSON_REQUEST_MODELS: dict[TaskName, type[BaseModel]] = {t: _json_request_model(t
 # (no "0" for false, no "5" for 5) -- what the OpenAPI schema promises is what is accepted.
 
 
-def _invalid(details: list[dict[str, Any]], message: str = "The request is invalid.") -> ApiError:
-    return ApiError(422, "invalid_request", message, details=details)
+def _invalid(details: list[dict[str, Any]], message: str | None = None) -> ApiError:
+    return ApiError(422, "invalid_request", message or invalid_message(details), details=details)
 
 
 def _unsupported(message: str) -> ApiError:

@@ -122,6 +122,8 @@ def test_missing_or_invalid_fields_are_422_invalid_request_naming_the_field(
 ) -> None:
     err = assert_error_body(client.post("/jobs", json=body), 422, "invalid_request")
     assert any(field in [str(part) for part in loc] for loc in _locs(err)), err
+    # The message alone tells a person what to fix.
+    assert field in err["message"], err
 
 
 @pytest.mark.parametrize(
