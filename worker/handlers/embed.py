@@ -37,7 +37,11 @@ class EmbedHandler(Handler[EmbedItem]):
         # (A model whose pipeline ends in a Normalize module returns unit vectors either way.)
         texts = [text for item_texts, _ in items for text in item_texts]
         vectors = self.model.encode(
-            texts, batch_size=ENCODE_BATCH_SIZE, convert_to_numpy=True, normalize_embeddings=False
+            texts,
+            batch_size=ENCODE_BATCH_SIZE,
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+            show_progress_bar=False,  # one progress bar per job would flood the worker log
         ).astype(np.float32)
         outputs, offset = [], 0
         for item_texts, normalize in items:
@@ -50,4 +54,4 @@ class EmbedHandler(Handler[EmbedItem]):
         return outputs
 
     def warmup(self) -> None:
-        self.model.encode(["Hello."], convert_to_numpy=True)
+        self.model.encode(["Hello."], convert_to_numpy=True, show_progress_bar=False)
