@@ -1,4 +1,4 @@
-# Thin, documented entry points; CI calls them too (.ci/run runs `make test`).
+# Thin, documented entry points; CI calls them too (.ci/run runs `make test`, then `make e2e`).
 # `make help` lists the targets.
 
 SHELL := bash
@@ -27,7 +27,7 @@ UV_COMPILE := $(UV) pip compile pyproject.toml --python-version 3.11 --index-str
 
 STAMP := $(VENV)/.amulet-installed
 
-.PHONY: help venv test lint lock up up-cpu down dev dev-cpu download-models clean
+.PHONY: help venv test e2e lint lock up up-cpu down dev dev-cpu download-models clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ test: venv ## Run the test suite (.venv/bin/pytest); no tests collected counts a
 	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
+
+e2e: venv ## Prove the compose stack for real (root on Debian: installs Docker, builds offline, up --wait, jobs over HTTP, watch); see README
+	deploy/ci/e2e.sh
 
 lint: venv ## Check the code with ruff
 	$(VENV)/bin/ruff check .

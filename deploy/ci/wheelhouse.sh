@@ -14,6 +14,8 @@ PIP=${PIP:-.venv/bin/pip}
 mkdir -p "$WHEELS_DIR/api" "$WHEELS_DIR/worker"
 # pip wheel: copies wheels as they are and builds any sdist into a wheel, so the image needs no
 # compiler. Already present files are reused.
-"$PIP" wheel --quiet -w "$WHEELS_DIR/api" -r requirements/api.txt
-"$PIP" wheel --quiet -w "$WHEELS_DIR/worker" -r requirements/torch.txt -r requirements/worker.txt
+# The grep drops pip's noise about find-links/index locations of this machine that do not exist.
+quiet() { "$@" 2>&1 | { grep -v '^WARNING: Location .* is ignored' || true; }; }
+quiet "$PIP" wheel --quiet -w "$WHEELS_DIR/api" -r requirements/api.txt
+quiet "$PIP" wheel --quiet -w "$WHEELS_DIR/worker" -r requirements/torch.txt -r requirements/worker.txt
 du -sh "$WHEELS_DIR/api" "$WHEELS_DIR/worker"
