@@ -23,9 +23,8 @@ need=()
 docker buildx version >/dev/null 2>&1 || need+=(docker-buildx)
 docker compose version >/dev/null 2>&1 || need+=(docker-compose)
 command -v dockerd >/dev/null 2>&1 || need+=(dockerd)
-command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if ((${#need[@]})); then
-    echo "installing Docker 26.1 (trixie debs) and debootstrap: missing ${need[*]}"
+    echo "installing Docker 26.1 (trixie debs): missing ${need[*]}"
     apt_dir="$CI_DIR/apt-trixie"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/debs"
     echo "deb $MIRROR trixie main" >"$apt_dir/sources.list"
@@ -38,6 +37,10 @@ if ((${#need[@]})); then
     fi
     apt-get -q update
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$apt_dir"/debs/*.deb runc debootstrap </dev/null
+elif ! command -v debootstrap >/dev/null 2>&1; then
+    # deploy/ci/base-images.sh needs it; the Docker already here is left alone.
+    apt-get -q update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap </dev/null
 fi
 
 if docker info >/dev/null 2>&1; then
