@@ -46,6 +46,7 @@ def render_job(record: JobRecord) -> Job:
         timings=JobTimings(
             queue_wait_s=_seconds_between(record.created_at, record.started_at),
             run_s=_seconds_between(record.started_at, record.finished_at),
+            batch_size=record.batch_size,
         ),
         attempts=record.attempts,
         links=JobLinks(self=job_url(record.id), result=result_url(record.id) if has_download else None),

@@ -33,6 +33,8 @@ class JobRecord:
     worker: str | None = None
     model: str | None = None
     result_content_type: str | None = None
+    # How many jobs shared the forward pass that produced the result (worker/batching.py).
+    batch_size: int | None = None
 
     def to_hash(self) -> dict[str, str]:
         """Fields for HSET at creation (only what is known then)."""
@@ -76,6 +78,7 @@ class JobRecord:
             worker=d.get("worker"),
             model=d.get("model"),
             result_content_type=d.get("result_content_type"),
+            batch_size=int(d["batch_size"]) if d.get("batch_size") else None,
         )
 
 
@@ -95,7 +98,8 @@ return {1, tostring(attempts)}
 """
 
 # KEYS: job hash, input blob, result blob. ARGV: status, now, result JSON or '', error
-# JSON or '', result content type or '', TTL seconds, done channel, job id.
+# JSON or '', result content type or '', TTL seconds, done channel, job id, and optionally the
+# batch size the job ran in ('' or absent: none).
 # Returns 1 finished, 0 was already terminal (nothing changed), -1 no such job.
 FINISH_SCRIPT = """
 local cur = redis.call('HGET', KEYS[1], 'status')
@@ -105,6 +109,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'result_content_type', ARGV[5]) end
+if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'batch_size', ARGV[9]) end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
 redis.call('DEL', KEYS[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6])) end

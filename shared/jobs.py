@@ -58,7 +58,12 @@ class JobError(BaseModel):
 
 class JobTimings(BaseModel):
     queue_wait_s: float | None = Field(None, description="Seconds from creation until a worker started it.")
-    run_s: float | None = Field(None, description="Seconds the worker spent running it.")
+    run_s: float | None = Field(
+        None, description="Seconds from start to finish, including waiting for batch company and the device."
+    )
+    batch_size: int | None = Field(
+        None, description="How many jobs shared the forward pass that produced the result (1: ran alone)."
+    )
 
 
 class JobLinks(BaseModel):

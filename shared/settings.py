@@ -24,6 +24,13 @@ def _split_csv(value: object) -> object:
     return value
 
 
+def _empty_as_none(value: object) -> object:
+    """An empty variable (compose's ``${VAR:-}``) means "not set": the automatic default."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
 class CommonSettings(BaseSettings):
     """What both sides need: where Redis is, how long things live."""
 
@@ -123,7 +130,53 @@ class WorkerSettings(CommonSettings):
         30.0, gt=0, description="Audio longer than this is transcribed in chunks of this length."
     )
 
+    # Cross-job batching (worker/batching.py). Empty = auto: the default measured for the device,
+    # in worker/batch_limits.py (evidence in docs/benchmarks.md). A batch size of 1 turns it off.
+    TRANSCRIBE_MAX_BATCH_SIZE: int | None = Field(
+        None, ge=1, description="Most transcribe jobs (audio chunks) in one forward pass; empty: auto."
+    )
+    TRANSCRIBE_MAX_WAIT_MS: float | None = Field(
+        None, ge=0, description="Longest a transcribe job waits for others to share its batch; empty: auto."
+    )
+    SYNTHESIZE_MAX_BATCH_SIZE: int | None = Field(
+        None, ge=1, description="Most synthesize jobs in one batch; empty: auto."
+    )
+    SYNTHESIZE_MAX_WAIT_MS: float | None = Field(
+        None, ge=0, description="Longest a synthesize job waits for others to share its batch; empty: auto."
+    )
+    GENERATE_MAX_BATCH_SIZE: int | None = Field(
+        None, ge=1, description="Most generate jobs in one batch; empty: auto."
+    )
+    GENERATE_MAX_WAIT_MS: float | None = Field(
+        None, ge=0, description="Longest a generate job waits for others to share its batch; empty: auto."
+    )
+    CLASSIFY_MAX_BATCH_SIZE: int | None = Field(
+        None, ge=1, description="Most classify jobs in one forward pass; empty: auto."
+    )
+    CLASSIFY_MAX_WAIT_MS: float | None = Field(
+        None, ge=0, description="Longest a classify job waits for others to share its batch; empty: auto."
+    )
+    EMBED_MAX_BATCH_SIZE: int | None = Field(
+        None, ge=1, description="Most embed jobs in one forward pass; empty: auto."
+    )
+    EMBED_MAX_WAIT_MS: float | None = Field(
+        None, ge=0, description="Longest an embed job waits for others to share its batch; empty: auto."
+    )
+
     _split_queues = field_validator("QUEUES", mode="before")(_split_csv)
+    _empty_is_auto = field_validator(
+        *(
+            f"{task.value.upper()}_{limit}"
+            for task in TaskName
+            for limit in ("MAX_BATCH_SIZE", "MAX_WAIT_MS")
+        ),
+        mode="before",
+    )(_empty_as_none)
+
+    def batch_limits_for(self, task: TaskName) -> tuple[int | None, float | None]:
+        """The configured (max batch size, max wait in ms) of a task; None = the device default."""
+        prefix = task.value.upper()
+        return getattr(self, f"{prefix}_MAX_BATCH_SIZE"), getattr(self, f"{prefix}_MAX_WAIT_MS")
 
     def model_for(self, task: TaskName) -> str | None:
         """The configured model reference for a task, or None when the task is disabled."""

@@ -2,9 +2,10 @@
 
 Order matters: the heartbeat starts first (state ``loading``) so the gateway and the
 container healthcheck see the worker while large models load; Celery starts only once
-every model is loaded and warmed up, so no job ever waits on a load. The pool is ``solo``:
-the models live once in this process (prefork children would each have to load them,
-within Celery's 4 s worker_proc_alive_timeout).
+every model is loaded and warmed up, so no job ever waits on a load. The pool is ``threads``:
+the models live once in this process (prefork children would each have to load them, within
+Celery's 4 s worker_proc_alive_timeout), and each Celery thread prepares one job and waits on
+the device's Batcher, which runs one batch at a time (worker/batching.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Iterable
 
 import redis
 
 from shared.settings import WorkerSettings, worker_settings
 from shared.tasks import tasks_in
+from worker import batch_limits
+from worker.batching import Batcher
 from worker.celery_app import create_worker_app
 from worker.device import choose_device, log_choice
 from worker.errors import StartupError
@@ -65,15 +69,27 @@ def main(settings: WorkerSettings | None = None) -> int:
         log.exception("unexpected error while loading models")
         return _fail(heartbeat, f"{type(exc).__name__}: {exc}")
 
+    limits = {task: batch_limits.resolve(settings, task, device.device) for task in registry.enabled()}
+    for task, task_limits in limits.items():
+        registry.handler(task).max_batch_size = task_limits.max_batch_size
+        log.info(
+            "task=%s batching: max_batch_size=%d max_wait_ms=%g",
+            task.value,
+            task_limits.max_batch_size,
+            task_limits.max_wait_ms,
+        )
+    concurrency = celery_concurrency(limits.values())
+    batcher = Batcher(lambda task, items: registry.handler(task).run(items), limits, concurrency, "batcher")
+    batcher.start()
     heartbeat.update(state="ready", tasks=registry.describe(), message=None)
-    log.info("worker %s ready", hostname)
-    app = create_worker_app(settings, JobRunner(client, settings, registry, hostname))
+    log.info("worker %s ready (%d Celery threads)", hostname, concurrency)
+    app = create_worker_app(settings, JobRunner(client, settings, registry, hostname, batcher))
     try:
         app.worker_main(
             [
                 "worker",
-                "--pool=solo",
-                "--concurrency=1",
+                "--pool=threads",
+                f"--concurrency={concurrency}",
                 "-Q",
                 ",".join(queues),
                 "--loglevel",
@@ -85,9 +101,19 @@ def main(settings: WorkerSettings | None = None) -> int:
             ]
         )
     finally:
+        batcher.stop()
         heartbeat.stop()
         log.info("worker %s stopped", hostname)
     return 0
+
+
+def celery_concurrency(limits: Iterable[batch_limits.BatchLimits]) -> int:
+    """Celery threads: enough jobs in flight to fill the largest batch (at least one).
+
+    Prefetch stays 1 per thread and acks stay late, so this is also how many messages the worker
+    holds unacknowledged; a job's message is acknowledged only after the job finished.
+    """
+    return max([lim.max_batch_size for lim in limits] + [1])
 
 
 def _fail(heartbeat: Heartbeat, message: str) -> int:

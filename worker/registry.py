@@ -54,6 +54,10 @@ class Registry:
         slot = self.slots.get(task)
         return slot.model if slot else None
 
+    def enabled(self) -> list[TaskName]:
+        """Tasks with a loaded model."""
+        return [task for task, slot in self.slots.items() if slot.handler is not None]
+
     def describe(self) -> dict[str, dict[str, Any]]:
         """The ``tasks`` object of the heartbeat."""
         return {task.value: slot.describe() for task, slot in self.slots.items()}

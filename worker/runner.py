@@ -22,8 +22,9 @@ from shared.jobs import ErrorCode, JobStatus, to_timestamp, utcnow
 from shared.settings import WorkerSettings
 from shared.task_schemas import TASK_INPUTS, TASK_PARAMS
 from shared.tasks import AUDIO_INPUT_TASKS
+from worker.batching import Batcher, BatchOutcome
 from worker.errors import InputExpired, InvalidInput, JobInputError
-from worker.handlers import Handler, JobPayload, TaskOutput
+from worker.handlers import Handler, JobPayload
 from worker.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,22 @@ class JobFailed(Exception):
 
 
 class JobRunner:
+    """Called from Celery's task threads, several at once: prepares the job in the calling
+    thread, then hands the prepared input to the device's Batcher and waits for its outcome."""
+
     def __init__(
-        self, client: redis.Redis, settings: WorkerSettings, registry: Registry, hostname: str
+        self,
+        client: redis.Redis,
+        settings: WorkerSettings,
+        registry: Registry,
+        hostname: str,
+        batcher: Batcher,
     ) -> None:
         self.redis = client
         self.settings = settings
         self.registry = registry
         self.hostname = hostname
+        self.batcher = batcher
         self._start = client.register_script(START_SCRIPT)
         self._finish = client.register_script(FINISH_SCRIPT)
 
@@ -96,7 +106,7 @@ class JobRunner:
         started = time.monotonic()
         log.info("job %s: %s started (attempt %s)", job_id, record.task.value, detail)
         try:
-            output = self._execute(record)
+            outcome = self._execute(record)
         except JobFailed as exc:
             self._fail(job_id, exc.code, str(exc))
             log.info(
@@ -107,10 +117,15 @@ class JobRunner:
                 exc,
             )
             return
-        self._succeed(job_id, output)
-        log.info("job %s: succeeded in %.2f s", job_id, time.monotonic() - started)
+        self._succeed(job_id, outcome)
+        log.info(
+            "job %s: succeeded in %.2f s (batch of %d)",
+            job_id,
+            time.monotonic() - started,
+            outcome.batch_size,
+        )
 
-    def _execute(self, record: JobRecord) -> TaskOutput:
+    def _execute(self, record: JobRecord) -> BatchOutcome:
         """Run the handler, turning every exception into a JobFailed with the right code."""
         handler = self.registry.handler(record.task)
         if handler is None:
@@ -130,9 +145,10 @@ class JobRunner:
             raise JobFailed(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}") from exc
         return self._call_model(record, handler, item)
 
-    def _call_model(self, record: JobRecord, handler: Handler, item: Any) -> TaskOutput:
+    def _call_model(self, record: JobRecord, handler: Handler, item: Any) -> BatchOutcome:
         try:
-            return handler.run([item])[0]
+            # The batcher re-runs a failed batch job by job, so what arrives here is this job's own error.
+            return self.batcher.submit(record.task, item).result()
         except JobInputError as exc:
             raise JobFailed(exc.code, exc.message) from exc
         except torch.cuda.OutOfMemoryError as exc:
@@ -166,13 +182,20 @@ class JobRunner:
                 )
         return JobPayload(job_id=record.id, params=params, input=job_input, audio=audio)
 
-    def _succeed(self, job_id: str, output: TaskOutput) -> None:
+    def _succeed(self, job_id: str, outcome: BatchOutcome) -> None:
+        output = outcome.output
         result = dict(output.result)
         if output.blob is not None:
             # Written before the status flips, so a client that sees "succeeded" can download it.
             self.redis.set(redis_keys.job_result_blob(job_id), output.blob, ex=self.settings.RESULT_TTL_S)
             result["url"] = f"/jobs/{job_id}/result"
-        self._finish_job(job_id, JobStatus.SUCCEEDED, result=result, content_type=output.content_type)
+        self._finish_job(
+            job_id,
+            JobStatus.SUCCEEDED,
+            result=result,
+            content_type=output.content_type,
+            batch_size=outcome.batch_size,
+        )
 
     def _fail(self, job_id: str, code: ErrorCode, message: str) -> None:
         if len(message) > MAX_ERROR_MESSAGE:
@@ -187,6 +210,7 @@ class JobRunner:
         result: Any = None,
         error: dict[str, str] | None = None,
         content_type: str | None = None,
+        batch_size: int | None = None,
     ) -> None:
         done = self._finish(
             keys=[redis_keys.job(job_id), redis_keys.job_input(job_id), redis_keys.job_result_blob(job_id)],
@@ -199,6 +223,7 @@ class JobRunner:
                 self.settings.RESULT_TTL_S,
                 redis_keys.JOB_DONE_CHANNEL,
                 job_id,
+                str(batch_size) if batch_size is not None else "",
             ],
         )
         if done == 0:

@@ -52,6 +52,10 @@ class Handler(ABC, Generic[Prepared]):
         self.device = device
         self.dtype = dtype
         self.settings = settings
+        # The task's batch limit on this device (worker/batch_limits.py), set at start-up. The
+        # batcher never passes more items than this; a handler that splits one item into several
+        # model inputs (long audio into chunks) uses it as its own forward-pass size.
+        self.max_batch_size = 1
 
     @abstractmethod
     def prepare(self, payload: JobPayload) -> Prepared:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,15 +93,23 @@ class TranscribeHandler(Handler[TranscribeItem]):
         return kwargs
 
     def run(self, items: list[TranscribeItem]) -> list[TaskOutput]:
-        # One pipeline call per job for now: the call's kwargs (chunking, language, task) are
-        # per job, and on a CPU batching Whisper is slower anyway (every input is padded to 30 s).
-        return [self._run_one(item) for item in items]
+        # Jobs whose call options match (chunking, timestamps, language, task) go through one
+        # pipeline call: the pipeline batches their inputs, and the chunks of long audio, of one
+        # job and of different jobs alike, max_batch_size at a time.
+        groups: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            groups.setdefault(json.dumps(self._call_kwargs(item), sort_keys=True), []).append(index)
+        outputs: list[TaskOutput | None] = [None] * len(items)
+        for key, indices in groups.items():
+            group = [items[i] for i in indices]
+            # Fresh dicts every call: the pipeline pops "raw" out of them.
+            inputs = [{"raw": item.samples, "sampling_rate": self.sampling_rate} for item in group]
+            raw = self.pipe(inputs, batch_size=max(1, self.max_batch_size), **json.loads(key))
+            for i, item, output in zip(indices, group, raw, strict=True):
+                outputs[i] = self._output(item, output)
+        return [output for output in outputs if output is not None]
 
-    def _run_one(self, item: TranscribeItem) -> TaskOutput:
-        # A fresh dict every call: the pipeline pops "raw" out of it.
-        output = self.pipe(
-            {"raw": item.samples, "sampling_rate": self.sampling_rate}, **self._call_kwargs(item)
-        )
+    def _output(self, item: TranscribeItem, output: dict[str, Any]) -> TaskOutput:
         duration = duration_s(item.samples, self.sampling_rate)
         text = output["text"].strip()
         chunks = output.get("chunks") or []
