@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from api.schemas import ErrorResponse
 
@@ -34,13 +35,45 @@ _GENERIC_CODES = {
 }
 
 _DESCRIPTIONS = {
+    401: "No API key, while the server has keys configured (`unauthorized`)",
+    403: "The API key is not one of the server's keys (`forbidden`)",
     404: "Not found (`job_not_found`, `no_binary_result`)",
     409: "The job has not succeeded (`result_not_ready`)",
     413: "Request body over AMULET_MAX_UPLOAD_BYTES (`payload_too_large`)",
     415: "Not JSON / multipart, or the wrong one for the task (`unsupported_media_type`)",
-    422: "Invalid request (`invalid_request`, `unknown_task`, `task_disabled`)",
-    503: "Redis or the broker cannot be reached (`redis_unavailable`)",
+    422: "Invalid request (`invalid_request`, `unknown_task`, `task_disabled`, `idempotency_key_reused`)",
+    429: "The task's queue is full (`queue_full`); retry after `Retry-After` seconds",
+    503: "Redis or the broker cannot be reached (`redis_unavailable`) or Redis is out of memory "
+    "(`redis_out_of_memory`)",
 }
+
+# How Redis refuses a write under maxmemory with the noeviction policy.
+REDIS_OOM_PREFIX = "OOM command not allowed"
+REDIS_RETRY_AFTER_S = 5
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for Redis's maxmemory refusal, raised directly or wrapped (kombu, a MULTI's EXECABORT)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if REDIS_OOM_PREFIX in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def redis_out_of_memory(details: Any = None) -> ApiError:
+    return ApiError(
+        503,
+        "redis_out_of_memory",
+        "The job store (Redis) is full (maxmemory reached; it never evicts jobs) and refused the "
+        "write, so nothing was stored. Retry later; operators: raise Redis's maxmemory or shorten "
+        "AMULET_RESULT_TTL_S.",
+        details=details,
+        headers={"Retry-After": str(REDIS_RETRY_AFTER_S)},
+    )
 
 
 class ApiError(Exception):
@@ -107,22 +140,41 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", invalid_message(details), details)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _GENERIC_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette's Allow names the methods of the first route matching the path only;
+        # /jobs/{job_id} has two (GET, DELETE), and RFC 9110 wants them all.
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _redis_error(_: Request, exc: Exception) -> JSONResponse:
     # Connection and timeout errors mean Redis is down or unreachable; any other Redis
-    # error (e.g. OOM with maxmemory) still means the job store cannot serve us, and a
-    # 503 tells clients to retry rather than that the request was wrong.
+    # error still means the job store cannot serve us, and a 503 tells clients to retry
+    # rather than that the request was wrong.
+    if is_out_of_memory(exc):
+        log.warning("Redis is out of memory: %r", exc)
+        oom = redis_out_of_memory()
+        return error_response(oom.status_code, oom.code, oom.message, headers=oom.headers)
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         message = "The job store (Redis) cannot be reached; retry later."
     else:
         log.warning("Redis refused a command: %r", exc)
         message = "The job store (Redis) refused the request; retry later."
-    return error_response(503, "redis_unavailable", message, headers={"Retry-After": "5"})
+    return error_response(
+        503, "redis_unavailable", message, headers={"Retry-After": str(REDIS_RETRY_AFTER_S)}
+    )
 
 
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:

@@ -116,3 +116,28 @@ if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumbe
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return 1
 """
+
+# KEYS: job hash, input blob, result blob. ARGV: now, TTL seconds, done channel, job id,
+# cancel channel, cancel-requested field name.
+# Returns {code, status}: 1 canceled (it was queued; its message is skipped by the worker),
+# 2 cancel requested (it is running; the worker stops it where the model allows),
+# 0 already terminal (nothing changed), -1 no such job. One script, so a job that starts
+# between the client's read and the cancel is never canceled as if it were still queued.
+CANCEL_SCRIPT = """
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {-1, ''} end
+if cur == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'canceled', 'finished_at', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[3])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  return {1, 'canceled'}
+end
+if cur == 'running' then
+  redis.call('HSET', KEYS[1], ARGV[6], '1')
+  redis.call('PUBLISH', ARGV[5], ARGV[4])
+  return {2, cur}
+end
+return {0, cur}
+"""

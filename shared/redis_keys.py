@@ -5,6 +5,10 @@ PREFIX = "amulet"
 # One channel carries the id of every job that reaches a terminal state, so a gateway
 # needs a single subscription however many clients are waiting.
 JOB_DONE_CHANNEL = f"{PREFIX}:job-done"
+# The gateway publishes the id of a running job a client asked to cancel; the job hash also
+# gets the field CANCEL_REQUESTED_FIELD = "1", so a worker that missed the message still sees it.
+CANCEL_CHANNEL = f"{PREFIX}:cancel"
+CANCEL_REQUESTED_FIELD = "cancel_requested"
 # Sorted set: worker hostname -> time of its last heartbeat.
 WORKERS_ZSET = f"{PREFIX}:workers"
 
@@ -27,3 +31,8 @@ def job_result_blob(job_id: str) -> str:
 def worker(hostname: str) -> str:
     """JSON heartbeat of one worker (state, queues, tasks and models); expires when it stops."""
     return f"{PREFIX}:worker:{hostname}"
+
+
+def idempotency(key: str) -> str:
+    """String "job id + request fingerprint" for a client's Idempotency-Key (TTL AMULET_IDEMPOTENCY_TTL_S)."""
+    return f"{PREFIX}:idempotency:{key}"

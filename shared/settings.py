@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.tasks import Queue, TaskName
@@ -80,8 +80,22 @@ class ApiSettings(CommonSettings):
     WORKER_STALE_S: float = Field(
         30.0, gt=0, description="A worker whose last heartbeat is older than this is considered gone."
     )
+    API_KEYS: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API keys clients send as 'Authorization: Bearer <key>' (comma separated). "
+        "Empty: no authentication. Health checks and the docs never need one.",
+    )
+    MAX_QUEUE_DEPTH: int = Field(
+        10_000,
+        ge=1,
+        description="Most jobs waiting in one queue (speech, text); beyond it POST /jobs answers 429.",
+    )
+    IDEMPOTENCY_TTL_S: int = Field(
+        86_400, ge=60, description="How long an Idempotency-Key is remembered (and answers with its job)."
+    )
 
     _split_queues = field_validator("REQUIRED_QUEUES", mode="before")(_split_csv)
+    _split_keys = field_validator("API_KEYS", mode="before")(_split_csv)
 
 
 class WorkerSettings(CommonSettings):

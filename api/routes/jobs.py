@@ -1,4 +1,5 @@
-"""POST /jobs, GET /jobs/{id}, GET /jobs/{id}/result."""
+"""POST /jobs, GET /jobs/{id}, GET /jobs/{id}/result, and cancel (POST /jobs/{id}/cancel,
+DELETE /jobs/{id})."""
 
 from __future__ import annotations
 
@@ -10,10 +11,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from api.auth import RequireApiKey
+from api.backpressure import ensure_queue_has_room
 from api.dependencies import JobStoreDep, ListenerDep, PublisherDep, RedisDep, SettingsDep
-from api.errors import ApiError, error_responses
+from api.errors import ApiError, error_responses, is_out_of_memory, redis_out_of_memory
+from api.idempotency import (
+    IDEMPOTENCY_HEADER,
+    KEY_PATTERN,
+    MAX_KEY_LENGTH,
+    REPLAYED_HEADER,
+    IdempotencyClaim,
+    StoredClaim,
+    claim_for,
+    ensure_same_request,
+    release,
+    stored_claim,
+)
 from api.job_requests import read_submission
-from api.job_store import JobStore
+from api.job_store import CancelOutcome, JobStore
 from api.job_view import job_url, render_job
 from api.openapi import job_request_openapi
 from api.preferences import format_seconds, prefer_wait
@@ -22,11 +37,13 @@ from api.waiting import wait_until_terminal
 from api.workers import disabled_everywhere, live_workers
 from shared.job_record import JobRecord
 from shared.jobs import Job, JobStatus
-from shared.tasks import BINARY_RESULT_TASKS
+from shared.tasks import BINARY_RESULT_TASKS, queue_for
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/jobs", tags=["jobs"], dependencies=[RequireApiKey], responses=error_responses(401, 403)
+)
 
 _EXTENSIONS = {"audio/wav": ".wav", "audio/x-wav": ".wav"}
 
@@ -44,6 +61,36 @@ async def _load_or_404(store: JobStore, job_id: str) -> JobRecord:
     return record
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=KEY_PATTERN,
+        description="A key of your choice (e.g. a UUID, at most 255 printable ASCII characters). "
+        "Repeating the request with the same key and body answers 200 with the same job instead of "
+        "creating another; the same key with a different body is refused (422 `idempotency_key_reused`). "
+        "Keys are kept AMULET_IDEMPOTENCY_TTL_S.",
+    ),
+]
+
+_REPLAY_HEADERS = {
+    REPLAYED_HEADER: {
+        "description": "`true`: the job was created by an earlier request with the same Idempotency-Key.",
+        "schema": {"type": "string"},
+    },
+    "Location": {"description": "The job's URL.", "schema": {"type": "string"}},
+}
+_GET_JOB_LINK = {
+    "GetJob": {
+        "operationId": "get_job",
+        "parameters": {"job_id": "$response.body#/id"},
+        "description": "Poll or wait for the job.",
+    }
+}
+
+
 @router.post(
     "",
     status_code=202,
@@ -54,15 +101,16 @@ async def _load_or_404(store: JobStore, job_id: str) -> JobRecord:
         202: {
             "description": "Accepted: the job is queued.",
             "headers": {"Location": {"description": "The job's URL.", "schema": {"type": "string"}}},
-            "links": {
-                "GetJob": {
-                    "operationId": "get_job",
-                    "parameters": {"job_id": "$response.body#/id"},
-                    "description": "Poll or wait for the job.",
-                }
-            },
+            "links": _GET_JOB_LINK,
         },
-        **error_responses(413, 415, 422, 503),
+        200: {
+            "model": Job,
+            "description": "A replay: an earlier request with the same Idempotency-Key and body "
+            "created this job (in whatever state it is now).",
+            "headers": _REPLAY_HEADERS,
+            "links": _GET_JOB_LINK,
+        },
+        **error_responses(413, 415, 422, 429, 503),
     },
     openapi_extra=job_request_openapi(),
 )
@@ -73,8 +121,15 @@ async def create_job(
     redis: RedisDep,
     store: JobStoreDep,
     publisher: PublisherDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Job:
     submission = await read_submission(request, settings.MAX_UPLOAD_BYTES)
+    claim = claim_for(idempotency_key, submission, settings.IDEMPOTENCY_TTL_S)
+    if claim is not None:
+        # A replay answers with its job even when the queue is full or the task now disabled.
+        earlier = await stored_claim(redis, claim)
+        if earlier is not None and (replay := await _replay(store, claim, earlier, response)) is not None:
+            return replay
     workers = await live_workers(redis, settings.WORKER_STALE_S)
     if disabled_everywhere(workers, submission.task):
         raise ApiError(
@@ -82,14 +137,28 @@ async def create_job(
             "task_disabled",
             f"Task {submission.task.value!r} is disabled: no live worker has a model configured for it.",
         )
+    await ensure_queue_has_room(redis, queue_for(submission.task), settings.MAX_QUEUE_DEPTH)
     job_id = uuid.uuid4().hex
-    record = await store.create(job_id, submission)
+    created = await store.create(job_id, submission, claim)
+    while isinstance(created, StoredClaim):
+        # A concurrent request with the same key won the race: answer with its job.
+        assert claim is not None
+        replay = await _replay(store, claim, created, response)
+        if replay is not None:
+            return replay
+        # Its job expired in the meantime, which frees the key.
+        created = await store.create(job_id, submission, claim)
     try:
         await publisher.publish(job_id, submission.task)
     except PublishError as exc:
         log.error("Could not publish job %s: %s", job_id, exc)
-        # Never leave a queued job that nobody will run: finish it as failed.
+        # Never leave a queued job that nobody will run: finish it as failed, and free the key
+        # so that retrying with it creates a new job.
         await store.fail_unpublished(job_id, str(exc))
+        if claim is not None:
+            await release(redis, claim, job_id)
+        if is_out_of_memory(exc):
+            raise redis_out_of_memory(details={"job_id": job_id}) from exc
         raise ApiError(
             503,
             "redis_unavailable",
@@ -98,6 +167,20 @@ async def create_job(
             headers={"Retry-After": "5"},
         ) from exc
     response.headers["Location"] = job_url(job_id)
+    return render_job(created)
+
+
+async def _replay(
+    store: JobStore, claim: IdempotencyClaim, earlier: StoredClaim, response: Response
+) -> Job | None:
+    """The earlier request's job (200 + Idempotency-Replayed), or None when it has expired."""
+    ensure_same_request(claim, earlier)
+    record = await store.load(earlier.job_id)
+    if record is None:
+        return None
+    response.status_code = 200
+    response.headers[REPLAYED_HEADER] = "true"
+    response.headers["Location"] = job_url(record.id)
     return render_job(record)
 
 
@@ -150,6 +233,59 @@ async def get_job(
     if from_header:
         response.headers["Preference-Applied"] = f"wait={format_seconds(timeout)}"
     return render_job(record)
+
+
+_CANCEL_RESPONSES: dict[int | str, dict] = {
+    200: {"description": "The job was queued and is now `canceled`; it will never run."},
+    202: {
+        "model": Job,
+        "description": "The job is running: cancellation was requested and the job ends `canceled` at "
+        "the next point its model allows (until then it shows `running`).",
+    },
+    **error_responses(404, 409, 422, 503),
+}
+
+
+async def _cancel(job_id: str, response: Response, store: JobStore) -> Job:
+    outcome, status = await store.cancel(job_id)
+    if outcome is CancelOutcome.NOT_FOUND:
+        raise _not_found(job_id)
+    if outcome is CancelOutcome.ALREADY_FINISHED:
+        raise ApiError(
+            409,
+            "job_finished",
+            f"The job is already {status}; only queued or running jobs can be canceled.",
+            details={"status": status},
+        )
+    if outcome is CancelOutcome.REQUESTED:
+        response.status_code = 202
+    record = await _load_or_404(store, job_id)
+    return render_job(record)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=Job,
+    summary="Cancel a job",
+    operation_id="cancel_job",
+    responses=_CANCEL_RESPONSES,
+)
+async def cancel_job(job_id: JobId, response: Response, store: JobStoreDep) -> Job:
+    """A queued job becomes `canceled` at once (200) and never runs; a running job is asked to
+    stop (202) and ends `canceled` where its model allows; a finished job answers 409 `job_finished`."""
+    return await _cancel(job_id, response, store)
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=Job,
+    summary="Cancel a job (the same as POST /jobs/{id}/cancel)",
+    operation_id="delete_job",
+    responses=_CANCEL_RESPONSES,
+)
+async def delete_job(job_id: JobId, response: Response, store: JobStoreDep) -> Job:
+    """The same as `POST /jobs/{job_id}/cancel`. The job record stays readable until it expires."""
+    return await _cancel(job_id, response, store)
 
 
 @router.get(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.auth import RequireApiKey
 from api.dependencies import RedisDep, SettingsDep
 from api.errors import error_responses
 from api.schemas import TasksResponse
 from api.workers import live_workers, task_catalog
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(
+    prefix="/tasks", tags=["tasks"], dependencies=[RequireApiKey], responses=error_responses(401, 403)
+)
 
 
 @router.get(

@@ -18,3 +18,36 @@ def dead_redis_client(run_dir: Path) -> Iterator[httpx.Client]:
     with gw.client(timeout=30) as c:
         yield c
     gw.stop()
+
+
+API_KEYS = ("first-key-0123", "second-key-4567")
+
+
+@pytest.fixture(scope="session")
+def auth_gateway(redis_server: stack.RedisServer, run_dir: Path) -> Iterator[stack.Gateway]:
+    """A gateway with two API keys configured, on Redis db 3 (no worker: jobs stay queued)."""
+    gw = stack.start_gateway(
+        "auth-gateway",
+        redis_server.url(3),
+        run_dir / "auth-gateway.log",
+        {"AMULET_API_KEYS": ",".join(API_KEYS)},
+    )
+    yield gw
+    gw.stop()
+
+
+SMALL_QUEUE_DEPTH = 3
+
+
+@pytest.fixture
+def small_queue_gateway(redis_server: stack.RedisServer, run_dir: Path) -> Iterator[stack.Gateway]:
+    """A gateway with AMULET_MAX_QUEUE_DEPTH=3 on an emptied Redis db 2 where no worker listens."""
+    redis_server.client(2).flushdb()
+    gw = stack.start_gateway(
+        "small-queue-gateway",
+        redis_server.url(2),
+        run_dir / "small-queue-gateway.log",
+        {"AMULET_MAX_QUEUE_DEPTH": str(SMALL_QUEUE_DEPTH)},
+    )
+    yield gw
+    gw.stop()

@@ -1,0 +1,101 @@
+"""The ``Idempotency-Key`` header of POST /jobs.
+
+A key is stored as ``amulet:idempotency:<key>`` -> "<job id> <fingerprint>", written in the
+same MULTI/EXEC as the job record (api/job_store.py), under WATCH: of concurrent identical
+requests exactly one creates a job and the others answer with it. The fingerprint is a
+SHA-256 of a canonical form of what the job does (task, input, params and, for uploads, the
+file's SHA-256), so the same key with another body is refused instead of silently answered
+with a job that does something else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from api.errors import ApiError
+from api.job_requests import JobSubmission
+from shared import redis_keys
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Set to "true" on an answer that returns the job an earlier request created.
+REPLAYED_HEADER = "Idempotency-Replayed"
+MAX_KEY_LENGTH = 255
+# Printable ASCII without spaces: safe in a header, a log line and a Redis key.
+KEY_PATTERN = r"^[!-~]+$"
+
+# Release a key only while it still names our job (a later request may own it by then).
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """What a request with an Idempotency-Key asks to store."""
+
+    key: str
+    fingerprint: str
+    ttl_s: int
+
+    @property
+    def redis_key(self) -> str:
+        return redis_keys.idempotency(self.key)
+
+    def value(self, job_id: str) -> str:
+        return f"{job_id} {self.fingerprint}"
+
+
+@dataclass(frozen=True)
+class StoredClaim:
+    """What an earlier request stored under the same key."""
+
+    job_id: str
+    fingerprint: str
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> StoredClaim:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        job_id, _, fingerprint = text.partition(" ")
+        return cls(job_id, fingerprint)
+
+
+def fingerprint(submission: JobSubmission) -> str:
+    canonical = {
+        "task": submission.task.value,
+        "input": submission.input,
+        "params": submission.params,
+        "file_sha256": hashlib.sha256(submission.audio).hexdigest() if submission.audio is not None else None,
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def claim_for(key: str | None, submission: JobSubmission, ttl_s: int) -> IdempotencyClaim | None:
+    """The claim of a request; the key was validated against KEY_PATTERN by the route."""
+    return None if key is None else IdempotencyClaim(key, fingerprint(submission), ttl_s)
+
+
+def ensure_same_request(claim: IdempotencyClaim, stored: StoredClaim) -> None:
+    if stored.fingerprint != claim.fingerprint:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            f"The {IDEMPOTENCY_HEADER} {claim.key!r} was already used for a different request (job "
+            f"{stored.job_id}). Send the same body to get that job again, or use a new key for a new job.",
+            details={"job_id": stored.job_id},
+        )
+
+
+async def stored_claim(redis: Redis, claim: IdempotencyClaim) -> StoredClaim | None:
+    raw = await redis.get(claim.redis_key)
+    return None if raw is None else StoredClaim.parse(raw)
+
+
+async def release(redis: Redis, claim: IdempotencyClaim, job_id: str) -> None:
+    """Forget the key of a job that could not be queued, so a retry with it creates a new job."""
+    await redis.eval(_RELEASE_SCRIPT, 1, claim.redis_key, claim.value(job_id))

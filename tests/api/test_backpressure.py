@@ -1,0 +1,49 @@
+"""Backpressure: beyond AMULET_MAX_QUEUE_DEPTH waiting jobs in a queue, POST /jobs is 429."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.api.conftest import SMALL_QUEUE_DEPTH
+from tests.utils import stack
+from tests.utils.jobs import assert_error_body, create_json_job
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_full_queue_answers_429_with_retry_after(
+    small_queue_gateway: stack.Gateway, redis_server: stack.RedisServer
+) -> None:
+    with small_queue_gateway.client() as c:
+        for i in range(SMALL_QUEUE_DEPTH):
+            create_json_job(c, "embed", {"texts": [f"job {i}"]})
+        r = c.post("/jobs", json={"task": "classify", "input": {"text": "one too many"}})
+        err = assert_error_body(r, 429, "queue_full")
+        assert int(r.headers["retry-after"]) > 0
+        assert err["details"] == {"queue": "text", "depth": SMALL_QUEUE_DEPTH, "max_depth": SMALL_QUEUE_DEPTH}
+        assert "AMULET_MAX_QUEUE_DEPTH" in err["message"]
+        # Nothing was stored for the refused request.
+        db = redis_server.client(2)
+        assert len(db.keys("amulet:job:*")) == SMALL_QUEUE_DEPTH
+        # The limit is per queue: the speech queue still takes jobs.
+        r = c.post("/jobs", data={"task": "transcribe"}, files={"file": ("a.wav", b"not audio")})
+        assert r.status_code == 202, r.text
+
+
+def test_depth_counts_every_priority_list(
+    small_queue_gateway: stack.Gateway, redis_server: stack.RedisServer
+) -> None:
+    # kombu keeps higher-priority messages in "<queue>\x06\x16<step>" lists; they wait too.
+    db = redis_server.client(2)
+    db.lpush("text\x06\x169", "m1", "m2")
+    db.lpush("text\x06\x163", "m3")
+    with small_queue_gateway.client() as c:
+        r = c.post("/jobs", json={"task": "embed", "input": {"texts": ["x"]}})
+    assert_error_body(r, 429, "queue_full")
+
+
+def test_queue_with_room_accepts(small_queue_gateway: stack.Gateway) -> None:
+    with small_queue_gateway.client() as c:
+        r: httpx.Response = c.post("/jobs", json={"task": "embed", "input": {"texts": ["x"]}})
+    assert r.status_code == 202, r.text
