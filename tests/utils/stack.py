@@ -127,9 +127,13 @@ class RedisServer:
         self.proc.stop()
 
 
-def start_redis(workdir: Path) -> RedisServer:
+def start_redis(
+    workdir: Path, *, appendonly: bool = False, port: int | None = None, extra_args: tuple[str, ...] = ()
+) -> RedisServer:
+    """A redis-server in ``workdir``. ``appendonly``: AOF persistence (as compose runs it), so
+    a server started again with the same ``workdir`` and ``port`` comes back with its data."""
     binary = require_binary("redis-server")
-    port = free_port()
+    port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     proc = spawn(
         "redis-server",
@@ -142,9 +146,10 @@ def start_redis(workdir: Path) -> RedisServer:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if appendonly else "no",
             "--dir",
             str(workdir),
+            *extra_args,
         ],
         workdir / "redis.log",
     )
