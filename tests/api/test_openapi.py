@@ -37,5 +37,9 @@ def test_json_request_schemas_resolve_in_components(openapi: dict) -> None:
 def test_documented_routes_and_error_statuses(openapi: dict) -> None:
     paths = openapi["paths"]
     assert {"/jobs", "/jobs/{job_id}", "/jobs/{job_id}/result", "/tasks", "/healthz", "/readyz"} <= set(paths)
-    assert {"202", "413", "415", "422", "503"} <= set(paths["/jobs"]["post"]["responses"])
+    assert {"200", "202", "413", "415", "422", "429", "503"} <= set(paths["/jobs"]["post"]["responses"])
+    assert {"200", "202", "404", "409"} <= set(paths["/jobs/{job_id}/cancel"]["post"]["responses"])
+    assert {"200", "202", "404", "409"} <= set(paths["/jobs/{job_id}"]["delete"]["responses"])
+    headers = {p["name"] for p in paths["/jobs"]["post"]["parameters"] if p["in"] == "header"}
+    assert "Idempotency-Key" in headers
     assert {"404", "409"} <= set(paths["/jobs/{job_id}/result"]["get"]["responses"])
