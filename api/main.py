@@ -54,7 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         socket_timeout=REDIS_SOCKET_TIMEOUT_S,
     )
-    publisher = JobPublisher(make_celery(settings, main="amulet-api"))
+    publisher = JobPublisher(make_celery(settings, main="amulet-api"), redis)
     listener = JobDoneListener(settings.REDIS_URL)
     app.state.redis = redis
     app.state.job_store = JobStore(redis, settings)
