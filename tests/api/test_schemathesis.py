@@ -49,7 +49,9 @@ def schema_gateway(redis_server: stack.RedisServer, run_dir: Path) -> Iterator[s
     gw.stop()
 
 
-def test_no_server_errors_and_every_response_matches_the_schema(schema_gateway: stack.Gateway) -> None:
+def test_no_server_errors_and_every_response_matches_the_schema(
+    schema_gateway: stack.Gateway, run_dir: Path
+) -> None:
     cli = Path(sys.executable).with_name("schemathesis")
     cmd = [
         str(cli),
@@ -72,7 +74,8 @@ def test_no_server_errors_and_every_response_matches_the_schema(schema_gateway: 
         "20",
         "--no-color",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
+    # Its run directory (.schemathesis/) goes under the session's temp dir, not the checkout.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=280, cwd=run_dir)
     report = proc.stdout[-15000:] + proc.stderr[-3000:]
     assert proc.returncode == 0, f"schemathesis found problems:\n{report}"
     # Its summary: every operation was tested (8 today: POST/GET/DELETE jobs, cancel, result,
