@@ -151,7 +151,7 @@ def test_redis_is_only_on_the_internal_network(files: tuple[str, ...]) -> None:
 def test_worker_reserves_one_nvidia_gpu(files: tuple[str, ...]) -> None:
     worker = rendered(files)["services"]["worker"]
     assert _gpu_devices(worker) == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
-    assert worker["build"]["args"]["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cu128"
+    assert worker["build"]["args"]["TORCH_INDEX_URL"] == "https://pypi.org/simple"
 
 
 @pytest.mark.parametrize("files", CPU_COMBINATIONS, ids=_ids(CPU_COMBINATIONS))
