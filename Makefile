@@ -27,7 +27,7 @@ UV_COMPILE := $(UV) pip compile pyproject.toml --python-version 3.11 --index-str
 
 STAMP := $(VENV)/.amulet-installed
 
-.PHONY: help venv test e2e lint lock up up-cpu down dev dev-cpu download-models clean
+.PHONY: help venv test e2e bench bench-gpu lint lock up up-cpu down dev dev-cpu download-models clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,15 @@ test: venv ## Run the test suite (.venv/bin/pytest); no tests collected counts a
 e2e: venv ## Prove the compose stack for real (root on Debian: installs Docker, builds offline, up --wait, jobs over HTTP, watch); see README
 	deploy/ci/e2e.sh
 
+bench: venv ## Benchmark the real stack against bare baselines (~10 min on 2 cores); writes bench/results/<time>.md and .png
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	$(VENV)/bin/python -m pip install -q -r requirements/bench.txt
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+bench-gpu: venv ## Workload 4 on CUDA: whisper-large-v3-turbo architecture (random fp16 weights), batch-size sweep
+	$(VENV)/bin/python -m pip install -q -r requirements/bench.txt
+	$(VENV)/bin/python -m bench.run --gpu $(BENCH_ARGS)
+
 lint: venv ## Check the code with ruff
 	$(VENV)/bin/ruff check .
 
@@ -56,6 +65,7 @@ lock: ## Recompile requirements/*.txt from pyproject.toml (uv pip compile); torc
 	$(UV_COMPILE) --extra api -o $(LOCK_DIR)/api.txt
 	$(UV_COMPILE) --extra worker -c requirements/torch.txt --no-emit-package torch -o $(LOCK_DIR)/worker.txt
 	$(UV_COMPILE) --extra api --extra worker --extra dev -c requirements/torch.txt -o $(LOCK_DIR)/dev.txt
+	$(UV_COMPILE) --extra bench -c requirements/dev.txt -o $(LOCK_DIR)/bench.txt
 	@# The dev lock resolves the CPU build of torch; pin the plain version like torch.txt does.
 	sed -i -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/' $(LOCK_DIR)/dev.txt
 

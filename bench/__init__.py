@@ -1,0 +1,1 @@
+"""`make bench`: Amulet against bare baselines, every comparison measured in the same run."""

@@ -1,0 +1,95 @@
+"""Load generators: wrk for raw HTTP throughput, httpx for job round trips (loopback only,
+bounded in count and time)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.body = '{"task": "embed", "input": {"texts": ["hello world"]}}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+@dataclass
+class HttpLoad:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk_post(url: str, seconds: float, connections: int) -> HttpLoad:
+    """POST /jobs as fast as ``connections`` keep-alive connections allow (one wrk thread)."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk not found: apt-get install wrk (make bench installs it)")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", f.name, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    Path(f.name).unlink()
+    pct = {m[0]: _ms(m[1], m[2]) for m in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    return HttpLoad(rps, pct["50"], pct["99"], errors)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    """Latencies (ms) of ``n`` sequential calls."""
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+async def saturate(
+    base_url: str, make_request: Callable[[httpx.AsyncClient], Awaitable[dict]], jobs: int, users: int
+) -> tuple[float, list[dict]]:
+    """``users`` clients each submit a job and wait for it, again and again, until ``jobs`` finished.
+    Returns (jobs per second, the finished jobs)."""
+    done: list[dict] = []
+    left = jobs
+    limits = httpx.Limits(max_connections=users * 2, max_keepalive_connections=users * 2)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+
+        async def user() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                created = await make_request(client)
+                job = created
+                while job["status"] not in ("succeeded", "failed", "canceled"):
+                    job = (await client.get(f"/jobs/{created['id']}", params={"wait": 30})).json()
+                done.append(job)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(user() for _ in range(users)))
+        elapsed = time.perf_counter() - start
+    return len(done) / elapsed, done

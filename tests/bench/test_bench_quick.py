@@ -1,0 +1,27 @@
+"""`make bench` cannot rot: its harness runs end to end in quick mode (tiny sizes, real processes).
+Nothing here looks at the numbers; timings are never asserted."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(400)
+
+
+def test_quick_bench_writes_a_table_and_a_plot(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "matplotlib", reason="bench-only dependency: `make bench` installs requirements/bench.txt"
+    )
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk (Debian package) is not installed; `make bench` installs it")
+    from bench.run import main
+
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
+    (table,) = tmp_path.glob("*.md")
+    text = table.read_text()
+    for workload in ("1. POST /jobs", "2. trivial job", "3. embed", "4. transcribe"):
+        assert workload in text
+    assert len(list(tmp_path.glob("*.png"))) == 1
