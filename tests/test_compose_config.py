@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +131,156 @@ def test_redis_keeps_an_append_only_file_on_a_named_volume(files: tuple[str, ...
     command = " ".join(redis["command"])
     assert "--appendonly yes" in command
     assert "--dir /data" in command
-    # Other containers are refused by a password-less Redis in protected mode.
-    assert "--protected-mode no" in command
+    # With a password, protected mode lets the other containers in: no need to switch it off.
+    assert "--protected-mode" not in command
     assert [(v["type"], v["source"], v["target"]) for v in redis["volumes"]] == [
         ("volume", "redis-data", "/data")
     ]
+
+
+@pytest.mark.parametrize("files", ALL_COMBINATIONS, ids=_ids(ALL_COMBINATIONS))
+def test_redis_refuses_writes_at_maxmemory_instead_of_evicting(files: tuple[str, ...]) -> None:
+    # An evicting policy would drop queued jobs and results; noeviction makes writes fail, which
+    # the gateway answers with 503 redis_out_of_memory.
+    command = " ".join(rendered(files)["services"]["redis"]["command"])
+    assert "--maxmemory 1gb" in command
+    assert "--maxmemory-policy noeviction" in command
+
+
+def test_redis_maxmemory_follows_REDIS_MAXMEMORY() -> None:
+    command = " ".join(_render(PROD, {"REDIS_MAXMEMORY": "256mb"})["services"]["redis"]["command"])
+    assert "--maxmemory 256mb" in command
+
+
+def _redis_password_everywhere(config: dict[str, Any]) -> set[str]:
+    """The password Redis is started with, and the one in each client's AMULET_REDIS_URL."""
+    found = {_env(config, "redis")["REDISCLI_AUTH"]}
+    for name in ("api", "worker", "download-models"):
+        url = _env(config, name)["AMULET_REDIS_URL"]
+        match = re.fullmatch(r"redis://:([^@]*)@redis:6379/0", url)
+        assert match, f"{name}: {url}"
+        found.add(match.group(1))
+    return found
+
+
+@pytest.mark.parametrize("files", PRODUCTION_SHAPES, ids=_ids(PRODUCTION_SHAPES))
+def test_production_shape_has_no_redis_password_of_its_own(files: tuple[str, ...]) -> None:
+    # Compose interpolates each file before merging, so a ${REDIS_PASSWORD:?} in compose.yaml would
+    # also break the development override's default: Redis' entrypoint refuses an empty one instead
+    # (test_redis_entrypoint_refuses_to_start_without_a_password).
+    assert _redis_password_everywhere(rendered(files)) == {""}
+
+
+@pytest.mark.parametrize("files", ALL_COMBINATIONS, ids=_ids(ALL_COMBINATIONS))
+def test_REDIS_PASSWORD_reaches_redis_and_every_client(files: tuple[str, ...]) -> None:
+    config = _render(files, {"REDIS_PASSWORD": "from-the-shell_1"})
+    assert _redis_password_everywhere(config) == {"from-the-shell_1"}
+    # Never on a command line (ps, docker inspect's Args): redis-server reads it on stdin.
+    redis = config["services"]["redis"]
+    assert "from-the-shell_1" not in json.dumps([redis["command"], redis["entrypoint"]])
+
+
+@pytest.mark.parametrize("files", [PROD_OVERRIDE, CPU_OVERRIDE], ids=_ids([PROD_OVERRIDE, CPU_OVERRIDE]))
+def test_development_override_supplies_a_marked_redis_password(files: tuple[str, ...]) -> None:
+    assert _redis_password_everywhere(rendered(files)) == {"amulet-development-only"}
+    assert "DEVELOPMENT ONLY" in (ROOT / "compose.override.yml").read_text()
+
+
+@pytest.mark.parametrize("files", ALL_COMBINATIONS, ids=_ids(ALL_COMBINATIONS))
+def test_AMULET_REDIS_URL_wins_over_the_url_built_from_the_password(files: tuple[str, ...]) -> None:
+    url = "redis://:p%40ss@redis.example:6380/1"
+    config = _render(files, {"AMULET_REDIS_URL": url, "REDIS_PASSWORD": "p-ss"})
+    for name in ("api", "worker", "download-models"):
+        assert _env(config, name)["AMULET_REDIS_URL"] == url, name
+
+
+def _redis_argv(**replace: str) -> list[str]:
+    """Redis' entrypoint and command from compose.yaml, to run with sh and the host's redis-server;
+    ``replace`` swaps the values of the command's options (dir="/tmp/x": ``--dir /tmp/x``)."""
+    redis = _render(PROD)["services"]["redis"]
+    # The rendered file writes $ as $$ (so it can be loaded again); the container gets one $.
+    entrypoint = [part.replace("$$", "$") for part in redis["entrypoint"]]
+    assert entrypoint[:2] == ["sh", "-c"]
+    command = list(redis["command"])
+    for option, value in replace.items():
+        command[command.index(f"--{option}") + 1] = value
+    return [*entrypoint, *command]
+
+
+def _env_with_password(password: str) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDISCLI_AUTH": password}
+
+
+@pytest.mark.parametrize("password", ["", "has space", "p@ss", "a/b"])
+def test_redis_entrypoint_refuses_to_start_without_a_usable_password(password: str) -> None:
+    proc = subprocess.run(
+        _redis_argv(), env=_env_with_password(password), capture_output=True, text=True, timeout=10
+    )
+    assert proc.returncode == 1
+    assert "REDIS_PASSWORD" in proc.stderr
+    if not password:
+        assert "set it in the environment or .env (see .env.example)" in proc.stderr
+
+
+def test_redis_entrypoint_starts_a_redis_that_requires_the_password(tmp_path: Path) -> None:
+    import redis as redis_py
+
+    from tests.utils.stack import free_port
+
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server not found: apt-get install redis-server (see README, make test)")
+    port = free_port()
+    password = "Ab0-._~secret"
+    argv = [*_redis_argv(dir=str(tmp_path)), "--port", str(port), "--bind", "127.0.0.1"]
+    server = subprocess.Popen(argv, env=_env_with_password(password), stdout=subprocess.DEVNULL)
+    try:
+        authed = redis_py.Redis(port=port, password=password, socket_timeout=5)
+        for _ in range(100):
+            try:
+                authed.ping()
+                break
+            except redis_py.ConnectionError:
+                assert server.poll() is None, "redis-server exited"
+                time.sleep(0.05)
+        with pytest.raises(redis_py.AuthenticationError):
+            redis_py.Redis(port=port, socket_timeout=5).ping()
+        with pytest.raises(redis_py.AuthenticationError):
+            redis_py.Redis(port=port, password="wrong", socket_timeout=5).ping()
+        assert authed.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+        assert authed.config_get("maxmemory") == {"maxmemory": str(1024**3)}
+        assert authed.config_get("appendonly") == {"appendonly": "yes"}
+        # sh exec'd redis-server (it gets the container's signals), and the password is not on the
+        # command line that ps shows.
+        assert Path(f"/proc/{server.pid}/comm").read_text().strip() == "redis-server"
+        assert password.encode() not in Path(f"/proc/{server.pid}/cmdline").read_bytes()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("files", ALL_COMBINATIONS, ids=_ids(ALL_COMBINATIONS))
+def test_no_service_runs_as_root_or_gains_privileges(files: tuple[str, ...]) -> None:
+    services = rendered(files)["services"]
+    # The api and worker images set USER amulet (uid 10001); Redis is told here.
+    assert services["redis"]["user"] == "redis"
+    for name, service in services.items():
+        assert service.get("security_opt") == ["no-new-privileges:true"], name
+        assert service.get("cap_drop") == ["ALL"], name
+        assert not service.get("cap_add"), name
+        assert not service.get("privileged"), name
+
+
+@pytest.mark.parametrize("files", PRODUCTION_SHAPES, ids=_ids(PRODUCTION_SHAPES))
+def test_gateway_root_filesystem_is_read_only_with_a_tmpfs_for_uploads(files: tuple[str, ...]) -> None:
+    api = rendered(files)["services"]["api"]
+    assert api["read_only"] is True
+    # Multipart uploads spool to /tmp.
+    assert api["tmpfs"] == ["/tmp"]
+
+
+@pytest.mark.parametrize("files", [PROD_OVERRIDE, CPU_OVERRIDE], ids=_ids([PROD_OVERRIDE, CPU_OVERRIDE]))
+def test_development_gateway_is_writable_for_watch_syncs(files: tuple[str, ...]) -> None:
+    assert not rendered(files)["services"]["api"].get("read_only")
 
 
 @pytest.mark.parametrize("files", ALL_COMBINATIONS, ids=_ids(ALL_COMBINATIONS))
@@ -252,8 +398,8 @@ def test_production_environment_names_real_settings_with_their_defaults(
     values = settings_cls(**{_field_name(k): v for k, v in env.items()})
     for variable in env:
         name = _field_name(variable)
-        if name == "REDIS_URL":  # inside compose Redis is the service called redis
-            assert env[variable] == "redis://redis:6379/0"
+        if name == "REDIS_URL":  # inside compose Redis is the service called redis, with a password
+            assert env[variable] == "redis://:@redis:6379/0"
             continue
         assert getattr(values, name) == _default(settings_cls, name), variable
 
