@@ -9,8 +9,10 @@
 #      included (dockerd has the CI stub hook, deploy/ci/nvidia-stub/), and check that the worker
 #      reports the reserved GPU, CUDA unavailable and its CPU/fp32 fallback
 #   5. client checks over the published port: pytest tests/compose (jobs, WAV download, errors)
-#   6. image checks: no torch in the gateway, non-root users, the worker's cache volume is
-#      writable, the gateway listens on 0.0.0.0; image sizes
+#   6. image checks: no torch in the gateway, non-root users (Redis too), the worker's cache
+#      volume is writable, the gateway's root filesystem is read-only (/tmp is not), no
+#      capabilities and no-new-privileges, Redis refuses clients without the password and runs
+#      with maxmemory/noeviction, the gateway listens on 0.0.0.0; image sizes
 #   7. `docker compose watch` with compose.override.yml, from a copy of the repository (a second
 #      project next to the first): an edit under api/ reaches the running gateway without a rebuild
 #   8. `docker compose down -v`, and nothing of the projects is left
@@ -31,12 +33,15 @@ WATCH_WAIT_S=${WATCH_WAIT_S:-90}
 export AMULET_CI_WHEELS=$AMULET_CI_DIR/wheels
 export AMULET_CI_MODELS=$AMULET_CI_DIR/models
 export PYTHON_IMAGE=amulet-ci/python:3.11-bookworm
-export REDIS_IMAGE=amulet-ci/redis:bookworm
+export REDIS_IMAGE=amulet-ci/redis:bookworm-r2
 export AMULET_API_IMAGE=amulet-ci/api:e2e
 export AMULET_WORKER_IMAGE=amulet-ci/worker:e2e
 # Not used when the wheelhouse is given (it holds the CPU build); says which torch this is.
 export TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 export AMULET_MAX_UPLOAD_BYTES=2000000
+# compose.yaml has no Redis password of its own: a random one for each run, as production sets one.
+REDIS_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export REDIS_PASSWORD
 # The host's .env is not part of this check.
 unset COMPOSE_FILE COMPOSE_PROJECT_NAME COMPOSE_PROFILES
 
@@ -281,6 +286,38 @@ done
     'f="$HF_HOME/.e2e-write-check" && echo ok >"$f" && rm "$f" && ls -ld "$HF_HOME"' \
     | sed 's/^/  | /'
 ok "the worker (uid 10001) writes to its model cache volume (hf-cache at \$HF_HOME)"
+redis_uid=$("${compose[@]}" exec -T redis id -u)
+[[ $redis_uid != 0 ]] || fail "redis runs as root"
+ok "redis runs as uid $redis_uid ($("${compose[@]}" exec -T redis id -un))"
+out=$("${compose[@]}" exec -T api sh -c 'touch /app/.e2e-write-check' 2>&1) \
+    && fail "the gateway could write to /app: its root filesystem is not read-only"
+[[ $out == *"Read-only file system"* ]] || fail "unexpected answer to a write under /app: $out"
+"${compose[@]}" exec -T api sh -c 'f=/tmp/.e2e-write-check && echo ok >"$f" && rm "$f"' \
+    || fail "the gateway cannot write to /tmp (the tmpfs for spooled uploads)"
+ok "the gateway's root filesystem is read-only (${out##*: }), /tmp is writable"
+for service in redis api worker; do
+    status=$("${compose[@]}" exec -T "$service" grep -E '^(CapEff|NoNewPrivs):' /proc/1/status | tr -s '\t\n' '  ')
+    [[ $status == *"CapEff: 0000000000000000"* && $status == *"NoNewPrivs: 1"* ]] \
+        || fail "$service: expected no capabilities and no-new-privileges, PID 1 has: $status"
+    ok "$service: $status"
+done
+# From the gateway's container, over the internal network, as any client there would connect.
+out=$("${compose[@]}" exec -T api python -c '
+import redis
+try:
+    redis.Redis(host="redis", socket_timeout=5).ping()
+except redis.AuthenticationError as exc:
+    print(f"refused: {exc}")
+else:
+    print("answered PING without a password")
+')
+[[ $out == refused:* ]] || fail "Redis: $out"
+ok "Redis refuses a client without the password ($out)"
+policy=$("${compose[@]}" exec -T redis redis-cli config get maxmemory-policy | tail -1)
+maxmemory=$("${compose[@]}" exec -T redis redis-cli config get maxmemory | tail -1)
+[[ $policy == noeviction && $maxmemory -gt 0 ]] \
+    || fail "Redis maxmemory $maxmemory, maxmemory-policy $policy (expected a limit and noeviction)"
+ok "Redis maxmemory $maxmemory bytes, maxmemory-policy $policy (redis-cli authenticates with REDISCLI_AUTH)"
 # /proc/net/tcp: local address 00000000:1F40 is 0.0.0.0:8000, state 0A is LISTEN.
 "${compose[@]}" exec -T api cat /proc/net/tcp | awk 'NR > 1 && $4 == "0A" { print "  | listen " $2 }'
 "${compose[@]}" exec -T api cat /proc/net/tcp | awk 'NR > 1 && $2 == "00000000:1F40" && $4 == "0A"' | grep -q . \
