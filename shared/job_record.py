@@ -82,39 +82,69 @@ class JobRecord:
         )
 
 
-# KEYS: job hash. ARGV: now, worker hostname, model, max attempts.
+# KEYS: job hash, and optionally the running-jobs set (redis_keys.RUNNING_SET).
+# ARGV: now, worker hostname, model, max attempts, and optionally the heartbeat key prefix
+# (redis_keys.WORKER_KEY_PREFIX) and the job id (for the running set).
 # Returns {code, detail}: 1 started (detail = attempt number), 0 already terminal
-# (detail = status), -1 no such job, -2 attempts exhausted (detail = attempts).
-# A running job may be started again: that is a redelivery after its worker was lost.
+# (detail = status), -1 no such job, -2 attempts exhausted (detail = attempts), -3 refused:
+# it is running and its recorded worker's heartbeat key still exists (detail = that worker).
+# A running job whose worker is gone may be started again: a redelivery after its worker was
+# lost (the reaper's re-publish, or the broker restoring the unacknowledged message). A
+# running job whose worker still beats is a duplicate message, refused without counting an
+# attempt, so however many copies of a message exist the job runs once at a time.
+# The heartbeat key is built inside the script from its prefix (not declared in KEYS): Amulet
+# uses one Redis, never a cluster.
 START_SCRIPT = """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return {-1, ''} end
 if cur ~= 'queued' and cur ~= 'running' then return {0, cur} end
+if cur == 'running' and ARGV[5] and ARGV[5] ~= '' then
+  local owner = redis.call('HGET', KEYS[1], 'worker')
+  if owner and redis.call('EXISTS', ARGV[5] .. owner) == 1 then return {-3, owner} end
+end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts > tonumber(ARGV[4]) then return {-2, tostring(attempts)} end
 redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[2], 'model', ARGV[3])
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
+if KEYS[2] and ARGV[6] then redis.call('SADD', KEYS[2], ARGV[6]) end
 return {1, tostring(attempts)}
 """
 
-# KEYS: job hash, input blob, result blob. ARGV: status, now, result JSON or '', error
-# JSON or '', result content type or '', TTL seconds, done channel, job id, and optionally the
-# batch size the job ran in ('' or absent: none).
-# Returns 1 finished, 0 was already terminal (nothing changed), -1 no such job.
+# KEYS: job hash, input blob, result blob, and optionally the running-jobs set. ARGV: status,
+# now, result JSON or '', error JSON or '', result content type or '', TTL seconds, done
+# channel, job id, optionally the batch size the job ran in ('' or absent: none), and optionally
+# the cancel-requested field name (redis_keys.CANCEL_REQUESTED_FIELD).
+# Returns 1 finished, 2 finished as canceled instead (see below), 0 was already terminal
+# (nothing changed), -1 no such job.
+# With the cancel field given, a running job whose cancel was requested ends ``canceled``
+# whatever outcome the worker brings (no result, no error, its binary result deleted): a
+# client that asked to cancel never gets a result it was told would not come. Deciding here,
+# atomically, closes the race with a cancel that arrives while the worker writes the outcome.
 FINISH_SCRIPT = """
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return -1 end
 if cur == 'succeeded' or cur == 'failed' or cur == 'canceled' then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'result_content_type', ARGV[5]) end
-if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'batch_size', ARGV[9]) end
+local code = 1
+local status = ARGV[1]
+if ARGV[10] and ARGV[10] ~= '' and cur == 'running' and redis.call('HGET', KEYS[1], ARGV[10]) == '1' then
+  status = 'canceled'
+end
+redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[2])
+if status == 'canceled' and ARGV[1] ~= 'canceled' then
+  code = 2
+  redis.call('DEL', KEYS[3])
+else
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[3]) end
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'result_content_type', ARGV[5]) end
+  if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'batch_size', ARGV[9]) end
+end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
 redis.call('DEL', KEYS[2])
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6])) end
+if KEYS[4] then redis.call('SREM', KEYS[4], ARGV[8]) end
 redis.call('PUBLISH', ARGV[7], ARGV[8])
-return 1
+return code
 """
 
 # KEYS: job hash, input blob, result blob. ARGV: now, TTL seconds, done channel, job id,

@@ -48,6 +48,8 @@ class ErrorCode(StrEnum):
     OUT_OF_MEMORY = "out_of_memory"
     # Redelivered more than AMULET_MAX_ATTEMPTS times (its worker died or was killed mid-job).
     WORKER_LOST = "worker_lost"
+    # Ran longer than its task's AMULET_<TASK>_TIME_LIMIT_S; its output, if any, was discarded.
+    TIMEOUT = "timeout"
     INTERNAL_ERROR = "internal_error"
 
 

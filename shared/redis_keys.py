@@ -11,6 +11,12 @@ CANCEL_CHANNEL = f"{PREFIX}:cancel"
 CANCEL_REQUESTED_FIELD = "cancel_requested"
 # Sorted set: worker hostname -> time of its last heartbeat.
 WORKERS_ZSET = f"{PREFIX}:workers"
+# Set of the ids of running jobs: START_SCRIPT adds, FINISH_SCRIPT removes. Every worker's reaper
+# (worker/reaper.py) walks it to find jobs whose worker's heartbeat key is gone.
+RUNNING_SET = f"{PREFIX}:running"
+# Prefix of the heartbeat keys (worker(hostname) below): START_SCRIPT builds the key of a running
+# job's recorded worker from it, to tell a duplicate delivery from one whose worker vanished.
+WORKER_KEY_PREFIX = f"{PREFIX}:worker:"
 
 
 def job(job_id: str) -> str:
@@ -30,7 +36,13 @@ def job_result_blob(job_id: str) -> str:
 
 def worker(hostname: str) -> str:
     """JSON heartbeat of one worker (state, queues, tasks and models); expires when it stops."""
-    return f"{PREFIX}:worker:{hostname}"
+    return f"{WORKER_KEY_PREFIX}{hostname}"
+
+
+def reap_claim(job_id: str, attempt: int | str) -> str:
+    """String set with NX (and a TTL) by the one worker that re-publishes a job whose worker vanished
+    during ``attempt``: one re-published message per lost attempt, however many workers notice."""
+    return f"{PREFIX}:reap:{job_id}:{attempt}"
 
 
 def idempotency(key: str) -> str:

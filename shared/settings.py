@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.tasks import Queue, TaskName
@@ -177,6 +177,26 @@ class WorkerSettings(CommonSettings):
         None, ge=0, description="Longest an embed job waits for others to share its batch; empty: auto."
     )
 
+    # Per-task time limits (worker/control.py): a job's clock starts when it starts running (its
+    # wait for batch company and for the device included). Generation (generate, Whisper's
+    # transcribe) stops at the limit; embed, classify and synthesize cannot be interrupted
+    # mid-forward and are failed after the fact. Either way the job ends failed with ``timeout``.
+    TRANSCRIBE_TIME_LIMIT_S: float = Field(
+        600.0, gt=0, description="Longest a transcribe job may run before it fails with timeout."
+    )
+    SYNTHESIZE_TIME_LIMIT_S: float = Field(
+        600.0, gt=0, description="Longest a synthesize job may run before it fails with timeout."
+    )
+    GENERATE_TIME_LIMIT_S: float = Field(
+        600.0, gt=0, description="Longest a generate job may run before it fails with timeout."
+    )
+    CLASSIFY_TIME_LIMIT_S: float = Field(
+        60.0, gt=0, description="Longest a classify job may run before it fails with timeout."
+    )
+    EMBED_TIME_LIMIT_S: float = Field(
+        60.0, gt=0, description="Longest an embed job may run before it fails with timeout."
+    )
+
     _split_queues = field_validator("QUEUES", mode="before")(_split_csv)
     _empty_is_auto = field_validator(
         *(
@@ -186,6 +206,26 @@ class WorkerSettings(CommonSettings):
         ),
         mode="before",
     )(_empty_as_none)
+
+    @model_validator(mode="after")
+    def _time_limits_within_max_job_run(self) -> WorkerSettings:
+        # The broker's visibility timeout is derived from MAX_JOB_RUN_S; a job allowed to run
+        # longer could be delivered a second time while it still runs.
+        over = [
+            f"AMULET_{task.value.upper()}_TIME_LIMIT_S={self.time_limit_for(task):g}"
+            for task in TaskName
+            if self.time_limit_for(task) > self.MAX_JOB_RUN_S
+        ]
+        if over:
+            raise ValueError(
+                f"{', '.join(over)} exceeds AMULET_MAX_JOB_RUN_S={self.MAX_JOB_RUN_S}: raise "
+                "AMULET_MAX_JOB_RUN_S or lower the time limit"
+            )
+        return self
+
+    def time_limit_for(self, task: TaskName) -> float:
+        """Seconds a job of ``task`` may run (from its start) before it fails with ``timeout``."""
+        return getattr(self, f"{task.value.upper()}_TIME_LIMIT_S")
 
     def batch_limits_for(self, task: TaskName) -> tuple[int | None, float | None]:
         """The configured (max batch size, max wait in ms) of a task; None = the device default."""

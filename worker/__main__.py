@@ -2,7 +2,9 @@
 
 Order matters: the heartbeat starts first (state ``loading``) so the gateway and the
 container healthcheck see the worker while large models load; Celery starts only once
-every model is loaded and warmed up, so no job ever waits on a load. The pool is ``threads``:
+every model is loaded and warmed up, so no job ever waits on a load. Two more threads: the
+cancel watcher (worker/control.py) and the reaper of jobs whose worker vanished
+(worker/reaper.py). The pool is ``threads``:
 the models live once in this process (prefork children would each have to load them, within
 Celery's 4 s worker_proc_alive_timeout), and each Celery thread prepares one job and waits on
 the device's Batcher, which runs one batch at a time (worker/batching.py).
@@ -23,10 +25,12 @@ from shared.tasks import tasks_in
 from worker import batch_limits
 from worker.batching import Batcher
 from worker.celery_app import create_worker_app
+from worker.control import JobControls
 from worker.device import choose_device, log_choice
 from worker.errors import StartupError
 from worker.heartbeat import Heartbeat
 from worker.logs import configure_logging
+from worker.reaper import Reaper
 from worker.registry import Registry
 from worker.runner import JobRunner
 
@@ -83,7 +87,11 @@ def main(settings: WorkerSettings | None = None) -> int:
     batcher.start()
     heartbeat.update(state="ready", tasks=registry.describe(), message=None)
     log.info("worker %s ready (%d Celery threads)", hostname, concurrency)
-    app = create_worker_app(settings, JobRunner(client, settings, registry, hostname, batcher))
+    controls = JobControls(client, settings.HEARTBEAT_INTERVAL_S)
+    controls.start()
+    app = create_worker_app(settings, JobRunner(client, settings, registry, hostname, batcher, controls))
+    reaper = Reaper(client, app, hostname, settings.HEARTBEAT_INTERVAL_S)
+    reaper.start()
     try:
         app.worker_main(
             [
@@ -101,6 +109,8 @@ def main(settings: WorkerSettings | None = None) -> int:
             ]
         )
     finally:
+        reaper.stop()
+        controls.stop()
         batcher.stop()
         heartbeat.stop()
         log.info("worker %s stopped", hostname)

@@ -9,6 +9,10 @@ with all of them. Every job still gets its own outcome:
 - an exception from a batch re-runs its items one by one, so only the bad input fails;
 - a CUDA out-of-memory error splits the batch in halves (down to single items) instead of
   failing it; a single item that still runs out of memory fails with that error.
+
+A job submitted with a JobControl (worker/control.py) that is canceled or past its deadline
+while it still waits is dropped (its future raises JobStopped) instead of being run; the
+controls of the running batch are visible to the handler through ``control.running_batch``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 
 from shared.tasks import TaskName
 from worker.batch_limits import OFF, BatchLimits
+from worker.control import JobControl, running_batch
 from worker.handlers import TaskOutput
 
 log = logging.getLogger(__name__)
@@ -39,10 +44,15 @@ class BatchOutcome:
     batch_size: int  # how many jobs shared the forward pass that produced this output
 
 
+class JobStopped(Exception):
+    """The job was canceled or reached its time limit before its batch ran."""
+
+
 @dataclass
 class _Waiting:
     task: TaskName
     item: Any
+    control: JobControl | None = None
     arrived: float = field(default_factory=time.monotonic)
     future: Future[BatchOutcome] = field(default_factory=Future)
 
@@ -72,8 +82,8 @@ class Batcher:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def submit(self, task: TaskName, item: Any) -> Future[BatchOutcome]:
-        waiting = _Waiting(task, item)
+    def submit(self, task: TaskName, item: Any, control: JobControl | None = None) -> Future[BatchOutcome]:
+        waiting = _Waiting(task, item, control)
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the batcher is stopping")
@@ -81,6 +91,19 @@ class Batcher:
             self._count += 1
             self._cond.notify_all()
         return waiting.future
+
+    def withdraw(self, future: Future[BatchOutcome]) -> bool:
+        """Take a job out if it still waits (its future then raises JobStopped); False once its
+        batch has been taken."""
+        with self._cond:
+            for queue in self._waiting.values():
+                for waiting in queue:
+                    if waiting.future is future:
+                        queue.remove(waiting)
+                        self._count -= 1
+                        future.set_exception(JobStopped())
+                        return True
+        return False
 
     def limits(self, task: TaskName) -> BatchLimits:
         return self._limits.get(task, OFF)
@@ -93,30 +116,43 @@ class Batcher:
                 return
             self._execute(batch[0].task, batch)
 
+    def _drop_stopped(self) -> None:
+        for queue in self._waiting.values():
+            for waiting in [w for w in queue if w.control is not None and w.control.stopped()]:
+                queue.remove(waiting)
+                self._count -= 1
+                waiting.future.set_exception(JobStopped())
+
     def _next_batch(self) -> list[_Waiting] | None:
         with self._cond:
-            while not self._count:
-                if self._stopping:
-                    return None
-                self._cond.wait()
-            # Oldest first across tasks, so a busy task cannot starve a quiet one.
-            queue = min((q for q in self._waiting.values() if q), key=lambda q: q[0].arrived)
-            limits = self.limits(queue[0].task)
-            deadline = queue[0].arrived + limits.max_wait_ms / 1000.0
-            while (
-                len(queue) < limits.max_batch_size
-                and self._count < self._capacity
-                and not self._stopping
-                and (left := deadline - time.monotonic()) > 0
-            ):
-                self._cond.wait(left)
-            batch = [queue.popleft() for _ in range(min(len(queue), limits.max_batch_size))]
-            self._count -= len(batch)
-            return batch
+            while True:
+                self._drop_stopped()
+                while not self._count:
+                    if self._stopping:
+                        return None
+                    self._cond.wait()
+                    self._drop_stopped()
+                # Oldest first across tasks, so a busy task cannot starve a quiet one.
+                queue = min((q for q in self._waiting.values() if q), key=lambda q: q[0].arrived)
+                limits = self.limits(queue[0].task)
+                deadline = queue[0].arrived + limits.max_wait_ms / 1000.0
+                while (
+                    len(queue) < limits.max_batch_size
+                    and self._count < self._capacity
+                    and not self._stopping
+                    and (left := deadline - time.monotonic()) > 0
+                ):
+                    self._cond.wait(left)
+                # A job withdrawn (canceled) while company gathered may have emptied the queue.
+                batch = [queue.popleft() for _ in range(min(len(queue), limits.max_batch_size))]
+                self._count -= len(batch)
+                if batch:
+                    return batch
 
     def _execute(self, task: TaskName, batch: list[_Waiting]) -> None:
         try:
-            outputs = self._run(task, [w.item for w in batch])
+            with running_batch([w.control for w in batch]):
+                outputs = self._run(task, [w.item for w in batch])
             if len(outputs) != len(batch):
                 raise RuntimeError(
                     f"the {task.value} handler returned {len(outputs)} outputs for {len(batch)}"

@@ -1,8 +1,9 @@
 """Runs one job end to end: Redis record -> handler -> terminal status.
 
-Every path ends in FINISH_SCRIPT (succeeded or failed) unless the job is already terminal
-or gone: an exception never leaves a job ``running`` and never escapes to Celery, so the
-worker process lives on whatever a job does.
+Every path ends in FINISH_SCRIPT (succeeded, failed or canceled) unless the job is already
+terminal or gone: an exception never leaves a job ``running`` and never escapes to Celery, so
+the worker process lives on whatever a job does. A job canceled or past its task's time limit
+(worker/control.py) ends ``canceled`` or ``failed`` with ``timeout``, its output discarded.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import Future
 from typing import Any
 
 import redis
@@ -22,7 +24,8 @@ from shared.jobs import ErrorCode, JobStatus, to_timestamp, utcnow
 from shared.settings import WorkerSettings
 from shared.task_schemas import TASK_INPUTS, TASK_PARAMS
 from shared.tasks import AUDIO_INPUT_TASKS
-from worker.batching import Batcher, BatchOutcome
+from worker.batching import Batcher, BatchOutcome, JobStopped
+from worker.control import JobControl, JobControls
 from worker.errors import InputExpired, InvalidInput, JobInputError
 from worker.handlers import Handler, JobPayload
 from worker.registry import Registry
@@ -33,10 +36,18 @@ log = logging.getLogger(__name__)
 MAX_ERROR_MESSAGE = 2_000
 
 
+# How often a job thread looks at its control while its job waits in the batcher.
+STOP_CHECK_S = 0.2
+
+
 class JobFailed(Exception):
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class JobCanceled(Exception):
+    """A client asked to cancel the running job."""
 
 
 class JobRunner:
@@ -50,12 +61,14 @@ class JobRunner:
         registry: Registry,
         hostname: str,
         batcher: Batcher,
+        controls: JobControls,
     ) -> None:
         self.redis = client
         self.settings = settings
         self.registry = registry
         self.hostname = hostname
         self.batcher = batcher
+        self.controls = controls
         self._start = client.register_script(START_SCRIPT)
         self._finish = client.register_script(FINISH_SCRIPT)
 
@@ -80,8 +93,15 @@ class JobRunner:
         record = JobRecord.from_hash(raw)
         model = self.registry.model(record.task) or ""
         code, detail = self._start(
-            keys=[redis_keys.job(job_id)],
-            args=[to_timestamp(utcnow()), self.hostname, model, self.settings.MAX_ATTEMPTS],
+            keys=[redis_keys.job(job_id), redis_keys.RUNNING_SET],
+            args=[
+                to_timestamp(utcnow()),
+                self.hostname,
+                model,
+                self.settings.MAX_ATTEMPTS,
+                redis_keys.WORKER_KEY_PREFIX,
+                job_id,
+            ],
         )
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
         if code == 0:
@@ -89,6 +109,11 @@ class JobRunner:
             return
         if code == -1:
             log.warning("job %s: record vanished before it started", job_id)
+            return
+        if code == -3:
+            # A second message for a job whose worker still beats (the reaper's re-publish raced
+            # a worker that came back, or the broker restored an unacknowledged message).
+            log.info("job %s: already running on %s (alive); dropping this duplicate message", job_id, detail)
             return
         if code == -2:
             lost = int(detail) - 1
@@ -105,8 +130,16 @@ class JobRunner:
 
         started = time.monotonic()
         log.info("job %s: %s started (attempt %s)", job_id, record.task.value, detail)
+        control = self.controls.register(job_id, self.settings.time_limit_for(record.task))
         try:
-            outcome = self._execute(record)
+            # A cancel requested before a redelivery (the previous worker was lost) is honoured now.
+            if self.redis.hget(redis_keys.job(job_id), redis_keys.CANCEL_REQUESTED_FIELD) in (b"1", "1"):
+                control.canceled.set()
+            outcome = self._execute(record, control)
+        except JobCanceled:
+            self._finish_job(job_id, JobStatus.CANCELED)
+            log.info("job %s: canceled after %.2f s", job_id, time.monotonic() - started)
+            return
         except JobFailed as exc:
             self._fail(job_id, exc.code, str(exc))
             log.info(
@@ -117,6 +150,8 @@ class JobRunner:
                 exc,
             )
             return
+        finally:
+            self.controls.release(job_id)
         self._succeed(job_id, outcome)
         log.info(
             "job %s: succeeded in %.2f s (batch of %d)",
@@ -125,7 +160,7 @@ class JobRunner:
             outcome.batch_size,
         )
 
-    def _execute(self, record: JobRecord) -> BatchOutcome:
+    def _execute(self, record: JobRecord, control: JobControl) -> BatchOutcome:
         """Run the handler, turning every exception into a JobFailed with the right code."""
         handler = self.registry.handler(record.task)
         if handler is None:
@@ -143,12 +178,45 @@ class JobRunner:
         except Exception as exc:
             log.exception("job %s: preparing the input failed", record.id)
             raise JobFailed(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}") from exc
-        return self._call_model(record, handler, item)
+        self._check(record, control)
+        outcome = self._call_model(record, handler, item, control)
+        # Generation stopped at the deadline or on cancel returns a truncated output: discard it.
+        self._check(record, control)
+        return outcome
 
-    def _call_model(self, record: JobRecord, handler: Handler, item: Any) -> BatchOutcome:
+    def _check(self, record: JobRecord, control: JobControl) -> None:
+        """Raise JobCanceled or JobFailed(timeout) when the job must not go on (or be recorded)."""
+        if control.canceled.is_set():
+            raise JobCanceled()
+        if control.timed_out():
+            name = f"AMULET_{record.task.value.upper()}_TIME_LIMIT_S"
+            raise JobFailed(
+                ErrorCode.TIMEOUT,
+                f"the job ran longer than its time limit ({name}={control.limit_s:g} s) and was "
+                "stopped; its output was discarded",
+            )
+
+    def _wait(self, future: Future[BatchOutcome], record: JobRecord, control: JobControl) -> BatchOutcome:
+        """The job's outcome; a job canceled or past its deadline while it still waits for its
+        batch is withdrawn instead of run."""
+        while True:
+            try:
+                return future.result(timeout=STOP_CHECK_S)
+            except TimeoutError:
+                if control.stopped() and self.batcher.withdraw(future):
+                    self._check(record, control)
+            except JobStopped:
+                self._check(record, control)
+                raise
+
+    def _call_model(
+        self, record: JobRecord, handler: Handler, item: Any, control: JobControl
+    ) -> BatchOutcome:
         try:
             # The batcher re-runs a failed batch job by job, so what arrives here is this job's own error.
-            return self.batcher.submit(record.task, item).result()
+            return self._wait(self.batcher.submit(record.task, item, control), record, control)
+        except (JobCanceled, JobFailed):
+            raise
         except JobInputError as exc:
             raise JobFailed(exc.code, exc.message) from exc
         except torch.cuda.OutOfMemoryError as exc:
@@ -213,7 +281,12 @@ class JobRunner:
         batch_size: int | None = None,
     ) -> None:
         done = self._finish(
-            keys=[redis_keys.job(job_id), redis_keys.job_input(job_id), redis_keys.job_result_blob(job_id)],
+            keys=[
+                redis_keys.job(job_id),
+                redis_keys.job_input(job_id),
+                redis_keys.job_result_blob(job_id),
+                redis_keys.RUNNING_SET,
+            ],
             args=[
                 status.value,
                 to_timestamp(utcnow()),
@@ -224,9 +297,16 @@ class JobRunner:
                 redis_keys.JOB_DONE_CHANNEL,
                 job_id,
                 str(batch_size) if batch_size is not None else "",
+                redis_keys.CANCEL_REQUESTED_FIELD,
             ],
         )
-        if done == 0:
+        if done == 2:
+            log.info(
+                "job %s: cancel requested before it finished; ended canceled (%s discarded)",
+                job_id,
+                status.value,
+            )
+        elif done == 0:
             log.info("job %s: already terminal (canceled?); %s result discarded", job_id, status.value)
         elif done == -1:
             log.warning("job %s: record vanished before it could be marked %s", job_id, status.value)

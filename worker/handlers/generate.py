@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from shared.settings import WorkerSettings
 from shared.task_schemas import GenerateInput, GenerateParams
 from shared.tasks import TaskName
+from worker.control import stopping_criteria
 from worker.errors import InvalidInput
 from worker.handlers.base import Handler, JobPayload, TaskOutput
 
@@ -79,7 +80,12 @@ class GenerateHandler(Handler[GenerateItem]):
 
     def _run_one(self, item: GenerateItem) -> TaskOutput:
         ids = item.input_ids.to(self.device)
-        kwargs: dict[str, Any] = {"max_new_tokens": item.max_new_tokens, "pad_token_id": self.pad_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": item.max_new_tokens,
+            "pad_token_id": self.pad_token_id,
+            # Stops at the next token once the batch's jobs are canceled or past their time limit.
+            "stopping_criteria": stopping_criteria(),
+        }
         if item.temperature > 0:
             kwargs.update(do_sample=True, temperature=item.temperature, top_p=item.top_p)
         else:

@@ -16,6 +16,7 @@ from shared.settings import WorkerSettings
 from shared.task_schemas import TranscribeParams
 from shared.tasks import TaskName
 from worker.audio import decode_audio, duration_s
+from worker.control import stopping_criteria
 from worker.errors import InvalidInput
 from worker.handlers.base import Handler, JobPayload, TaskOutput
 
@@ -104,7 +105,15 @@ class TranscribeHandler(Handler[TranscribeItem]):
             group = [items[i] for i in indices]
             # Fresh dicts every call: the pipeline pops "raw" out of them.
             inputs = [{"raw": item.samples, "sampling_rate": self.sampling_rate} for item in group]
-            raw = self.pipe(inputs, batch_size=max(1, self.max_batch_size), **json.loads(key))
+            kwargs = json.loads(key)
+            if self.is_whisper:
+                # Whisper decodes token by token: stop once the batch's jobs are canceled or past
+                # their time limit (each remaining chunk then ends after one token).
+                kwargs["generate_kwargs"] = {
+                    **kwargs.get("generate_kwargs", {}),
+                    "stopping_criteria": stopping_criteria(),
+                }
+            raw = self.pipe(inputs, batch_size=max(1, self.max_batch_size), **kwargs)
             for i, item, output in zip(indices, group, raw, strict=True):
                 outputs[i] = self._output(item, output)
         return [output for output in outputs if output is not None]
