@@ -5,13 +5,11 @@ Redis transport) stores them: a list named after the queue for the default prior
 one list per higher priority step named ``<queue>\\x06\\x16<step>``. Messages a worker has
 taken but not acknowledged (running jobs) are not waiting and are not counted.
 
-The check and the push are not one atomic step, so concurrent requests may overshoot the
-limit by at most the number of requests in flight: a bound on a backlog, not an exact quota.
+The depth is checked in the same Lua script that creates the job and pushes its message
+(api/job_store.py), so concurrent requests cannot overshoot the limit.
 """
 
 from __future__ import annotations
-
-from redis.asyncio import Redis
 
 from api.errors import ApiError
 from shared.tasks import Queue
@@ -31,21 +29,12 @@ def queue_lists(queue: Queue) -> list[str]:
     ]
 
 
-async def queue_depth(redis: Redis, queue: Queue) -> int:
-    async with redis.pipeline(transaction=False) as pipe:
-        for name in queue_lists(queue):
-            pipe.llen(name)
-        return sum(await pipe.execute())
-
-
-async def ensure_queue_has_room(redis: Redis, queue: Queue, max_depth: int) -> None:
-    depth = await queue_depth(redis, queue)
-    if depth >= max_depth:
-        raise ApiError(
-            429,
-            "queue_full",
-            f"The {queue.value!r} queue already holds {depth} waiting jobs (AMULET_MAX_QUEUE_DEPTH="
-            f"{max_depth}); retry after {QUEUE_FULL_RETRY_AFTER_S} s.",
-            details={"queue": queue.value, "depth": depth, "max_depth": max_depth},
-            headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
-        )
+def queue_full(queue: Queue, depth: int, max_depth: int) -> ApiError:
+    return ApiError(
+        429,
+        "queue_full",
+        f"The {queue.value!r} queue already holds {depth} waiting jobs (AMULET_MAX_QUEUE_DEPTH="
+        f"{max_depth}); retry after {QUEUE_FULL_RETRY_AFTER_S} s.",
+        details={"queue": queue.value, "depth": depth, "max_depth": max_depth},
+        headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+    )

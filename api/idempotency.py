@@ -1,8 +1,9 @@
 """The ``Idempotency-Key`` header of POST /jobs.
 
-A key is stored as ``amulet:idempotency:<key>`` -> "<job id> <fingerprint>", written in the
-same MULTI/EXEC as the job record (api/job_store.py), under WATCH: of concurrent identical
-requests exactly one creates a job and the others answer with it. The fingerprint is a
+A key is stored as ``amulet:idempotency:<key>`` -> "<job id> <fingerprint>", written by the
+same Lua script that creates the job record (api/job_store.py), which first checks the key
+atomically: of concurrent identical requests exactly one creates a job and the others answer
+with it. The fingerprint is a
 SHA-256 of a canonical form of what the job does (task, input, params and, for uploads, the
 file's SHA-256), so the same key with another body is refused instead of silently answered
 with a job that does something else.
@@ -26,12 +27,6 @@ REPLAYED_HEADER = "Idempotency-Replayed"
 MAX_KEY_LENGTH = 255
 # Printable ASCII without spaces: safe in a header, a log line and a Redis key.
 KEY_PATTERN = r"^[!-~]+$"
-
-# Release a key only while it still names our job (a later request may own it by then).
-_RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -94,8 +89,3 @@ def ensure_same_request(claim: IdempotencyClaim, stored: StoredClaim) -> None:
 async def stored_claim(redis: Redis, claim: IdempotencyClaim) -> StoredClaim | None:
     raw = await redis.get(claim.redis_key)
     return None if raw is None else StoredClaim.parse(raw)
-
-
-async def release(redis: Redis, claim: IdempotencyClaim, job_id: str) -> None:
-    """Forget the key of a job that could not be queued, so a retry with it creates a new job."""
-    await redis.eval(_RELEASE_SCRIPT, 1, claim.redis_key, claim.value(job_id))

@@ -1,28 +1,24 @@
 """Creating and reading job records in Redis (layout in shared/redis_keys.py).
 
-The gateway creates records, cancels them on a client's request and, when publishing
-fails, finishes them as failed; every other transition belongs to the worker. All of them
-go through the shared Lua scripts, so status never moves backwards.
+The gateway creates records (with their queue message, in one script) and cancels them on a
+client's request; every other transition belongs to the worker. All of them go through Lua
+scripts, so status never moves backwards.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+from dataclasses import dataclass
 from enum import IntEnum
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-from redis.exceptions import RedisError, WatchError
 
 from api.idempotency import IdempotencyClaim, StoredClaim
 from api.job_requests import JobSubmission
+from api.publishing import QueueMessage
 from shared import redis_keys
-from shared.job_record import CANCEL_SCRIPT, FINISH_SCRIPT, JobRecord
-from shared.jobs import ErrorCode, JobStatus, to_timestamp, utcnow
+from shared.job_record import CANCEL_SCRIPT, JobRecord
+from shared.jobs import JobStatus, to_timestamp, utcnow
 from shared.settings import ApiSettings
-
-log = logging.getLogger(__name__)
 
 
 class CancelOutcome(IntEnum):
@@ -34,24 +30,71 @@ class CancelOutcome(IntEnum):
     NOT_FOUND = -1
 
 
+@dataclass(frozen=True)
+class QueueFull:
+    depth: int
+
+
+_JOB_KEY_PREFIX = redis_keys.job("")
+_CREATED, _STORED_CLAIM, _QUEUE_FULL = 0, 1, 2
+
+# KEYS: job hash, input blob, idempotency key ('' for none), then the queue's lists, the
+# first being the one the message is pushed on. ARGV: max queue depth, job TTL, input TTL
+# ('' for no input), input, idempotency value, idempotency TTL, job key prefix, message, then
+# the job hash's fields and values.
+# Returns {0, ''} created and queued; {1, stored value} the key names a job that still
+# exists (a job that expired frees its key); {2, depth} the queue is full. Every read comes
+# before the first write, so a refusal (memory included) writes nothing. The job key of a
+# stored claim is built from its prefix (not in KEYS): Amulet uses one Redis, never a cluster.
+CREATE_SCRIPT = """
+if KEYS[3] ~= '' then
+  local stored = redis.call('GET', KEYS[3])
+  if stored then
+    local job_id = string.match(stored, '^[^ ]*')
+    if redis.call('EXISTS', ARGV[7] .. job_id) == 1 then return {1, stored} end
+  end
+end
+local depth = 0
+for i = 4, #KEYS do depth = depth + redis.call('LLEN', KEYS[i]) end
+if depth >= tonumber(ARGV[1]) then return {2, tostring(depth)} end
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3]) end
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[6]) end
+redis.call('LPUSH', KEYS[4], ARGV[8])
+return {0, ''}
+"""
+
+
 class JobStore:
     def __init__(self, redis: Redis, settings: ApiSettings) -> None:
         self._redis = redis
         self._settings = settings
         # Registered once: redis-py runs it with EVALSHA and loads it on NOSCRIPT, so a
         # restarted Redis needs no special handling.
-        self._finish = redis.register_script(FINISH_SCRIPT)
         self._cancel = redis.register_script(CANCEL_SCRIPT)
+        self._create = redis.register_script(CREATE_SCRIPT)
 
     async def create(
-        self, job_id: str, submission: JobSubmission, claim: IdempotencyClaim | None = None
-    ) -> JobRecord | StoredClaim:
-        """Store a new queued job; with an idempotency ``claim`` whose key an earlier request
-        already holds, store nothing and return what that request stored instead.
+        self,
+        job_id: str,
+        submission: JobSubmission,
+        message: QueueMessage,
+        max_depth: int,
+        claim: IdempotencyClaim | None = None,
+    ) -> JobRecord | StoredClaim | QueueFull:
+        """Store a new queued job and push its Celery message, in one round trip.
 
-        One MULTI: a worker never sees a record without its audio, nor audio without a
-        record, and the idempotency key never exists without its job. When Redis refuses a
-        write (out of memory), EXEC discards the whole transaction: no partial job is left.
+        Nothing is written (and what stands in the way is returned) when ``claim``'s key
+        already names a live job (a StoredClaim: answer with that job) or when the queue
+        holds ``max_depth`` waiting messages (QueueFull), checked in that order.
+
+        One Lua script, so atomic: a job is queued exactly when its message is on the queue
+        (never a queued job that nobody will run), a worker never sees a record without its
+        audio, the idempotency key never exists without its job, and concurrent requests with
+        one key create one job. Under maxmemory Redis refuses the script's first write, before
+        anything was written (a script is only checked for memory until it writes), so no
+        partial job is left.
         """
         record = JobRecord(
             id=job_id,
@@ -62,41 +105,32 @@ class JobStore:
             input=submission.input,
             input_filename=submission.input_filename,
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    if claim is not None:
-                        # WATCH: if a concurrent request stores the key before our EXEC, EXEC
-                        # fails and the loop finds its job instead of creating a second one.
-                        await pipe.watch(claim.redis_key)
-                        stored = await self._live_claim(pipe, claim)
-                        if stored is not None:
-                            await pipe.unwatch()
-                            return stored
-                        pipe.multi()
-                        pipe.set(claim.redis_key, claim.value(job_id), ex=claim.ttl_s)
-                    self._queue_record_writes(pipe, record, submission.audio)
-                    await pipe.execute()
-                    return record
-                except WatchError:
-                    continue
-
-    def _queue_record_writes(self, pipe: Pipeline, record: JobRecord, audio: bytes | None) -> None:
-        pipe.hset(redis_keys.job(record.id), mapping=record.to_hash())
-        pipe.expire(redis_keys.job(record.id), self._settings.JOB_TTL_S)
-        if audio is not None:
-            pipe.set(redis_keys.job_input(record.id), audio, ex=self._settings.INPUT_TTL_S)
-
-    @staticmethod
-    async def _live_claim(pipe: Pipeline, claim: IdempotencyClaim) -> StoredClaim | None:
-        """The stored claim, unless its job has expired (then the key may be used again)."""
-        raw = await pipe.get(claim.redis_key)
-        if raw is None:
-            return None
-        stored = StoredClaim.parse(raw)
-        if not await pipe.exists(redis_keys.job(stored.job_id)):
-            return None
-        return stored
+        fields = [item for pair in record.to_hash().items() for item in pair]
+        audio = submission.audio
+        code, detail = await self._create(
+            keys=[
+                redis_keys.job(job_id),
+                redis_keys.job_input(job_id),
+                claim.redis_key if claim is not None else "",
+                *message.lists,
+            ],
+            args=[
+                max_depth,
+                self._settings.JOB_TTL_S,
+                self._settings.INPUT_TTL_S if audio is not None else "",
+                audio if audio is not None else "",
+                claim.value(job_id) if claim is not None else "",
+                claim.ttl_s if claim is not None else "",
+                _JOB_KEY_PREFIX,
+                message.body,
+                *fields,
+            ],
+        )
+        if code == _STORED_CLAIM:
+            return StoredClaim.parse(detail)
+        if code == _QUEUE_FULL:
+            return QueueFull(int(detail))
+        return record
 
     async def load(self, job_id: str) -> JobRecord | None:
         fields = await self._redis.hgetall(redis_keys.job(job_id))
@@ -119,31 +153,3 @@ class JobStore:
             ],
         )
         return CancelOutcome(int(code)), status.decode() if isinstance(status, bytes) else str(status)
-
-    async def fail_unpublished(self, job_id: str, reason: str) -> None:
-        """Finish a job that never reached the queue, so it is not left queued forever.
-
-        When Redis refuses even that (out of memory), the record is deleted instead: DEL is
-        allowed under maxmemory, and a job that was never queued must not look queued.
-        """
-        try:
-            await self._fail(job_id, reason)
-        except RedisError as exc:
-            log.warning("job %s: could not mark the unpublished job failed (%r); deleting it", job_id, exc)
-            await self._redis.delete(redis_keys.job(job_id), redis_keys.job_input(job_id))
-
-    async def _fail(self, job_id: str, reason: str) -> None:
-        error = {"code": ErrorCode.INTERNAL_ERROR.value, "message": f"The job could not be queued: {reason}"}
-        await self._finish(
-            keys=[redis_keys.job(job_id), redis_keys.job_input(job_id), redis_keys.job_result_blob(job_id)],
-            args=[
-                JobStatus.FAILED.value,
-                to_timestamp(utcnow()),
-                "",
-                json.dumps(error),
-                "",
-                self._settings.RESULT_TTL_S,
-                redis_keys.JOB_DONE_CHANNEL,
-                job_id,
-            ],
-        )

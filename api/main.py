@@ -20,6 +20,7 @@ from api.openapi import install_request_schemas
 from api.publishing import JobPublisher
 from api.routes import health, jobs, tasks
 from api.waiting import JobDoneListener
+from api.workers import LiveWorkerView
 from shared.celery_app import make_celery
 from shared.settings import ApiSettings, api_settings
 
@@ -54,12 +55,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         socket_timeout=REDIS_SOCKET_TIMEOUT_S,
     )
-    publisher = JobPublisher(make_celery(settings, main="amulet-api"), redis)
+    publisher = JobPublisher(make_celery(settings, main="amulet-api"))
     listener = JobDoneListener(settings.REDIS_URL)
     app.state.redis = redis
     app.state.job_store = JobStore(redis, settings)
     app.state.publisher = publisher
     app.state.listener = listener
+    app.state.worker_view = LiveWorkerView(settings.WORKER_STALE_S)
     listener.start()
     try:
         yield

@@ -5,7 +5,8 @@ publisher (kombu) is synchronous and costs about 0.5-1 ms of CPU per message, wh
 machine caps the gateway at a few hundred jobs/s however it is threaded (it holds the GIL). So
 the gateway builds the very message Celery's ``send_task`` would put on the Redis transport,
 with Celery's ``as_task_v2`` (headers, properties, body) and kombu's serialisation and body
-encoding, and pushes it with the gateway's asyncio Redis client: one LPUSH, no thread.
+encoding; JobStore.create pushes it (LPUSH) in the same Lua script that stores the job record,
+so a job is queued exactly when its message is: one round trip, no thread.
 
 Ref: kombu/transport/virtual/base.py (``prepare_message``, ``_inplace_augment_message``) and
 kombu/transport/redis.py (``_put``: LPUSH of the JSON envelope onto the queue's list).
@@ -15,7 +16,7 @@ real worker consumes it.
 
 from __future__ import annotations
 
-import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
@@ -23,17 +24,21 @@ from kombu.serialization import dumps as serialize
 from kombu.transport.virtual.base import Base64
 from kombu.utils.json import dumps as json_dumps
 from kombu.utils.uuid import uuid as kombu_uuid
-from redis.asyncio import Redis
 
+from api.backpressure import queue_lists
 from shared.tasks import TaskName, celery_task_name, queue_for
 
-PUBLISH_TIMEOUT_S = 10.0
 # Celery's default for task messages (persistent); the Redis transport stores it as given.
 PERSISTENT_DELIVERY_MODE = 2
 
 
-class PublishError(Exception):
-    pass
+@dataclass(frozen=True)
+class QueueMessage:
+    """A Celery message and its queue's Redis lists: it is pushed on the first (the default
+    priority's); all of them count towards the queue's depth (api/backpressure.py)."""
+
+    lists: list[str]
+    body: str
 
 
 def task_message(celery: Celery, job_id: str, task: TaskName) -> tuple[str, str]:
@@ -71,16 +76,17 @@ def task_message(celery: Celery, job_id: str, task: TaskName) -> tuple[str, str]
 
 
 class JobPublisher:
-    def __init__(self, celery: Celery, redis: Redis) -> None:
-        self._celery = celery
-        self._redis = redis
+    """Builds jobs' queue messages with the gateway's Celery app (configuration only: it
+    never connects to the broker)."""
 
-    async def publish(self, job_id: str, task: TaskName) -> None:
+    def __init__(self, celery: Celery) -> None:
+        self._celery = celery
+
+    def message(self, job_id: str, task: TaskName) -> QueueMessage:
         queue, envelope = task_message(self._celery, job_id, task)
-        try:
-            await asyncio.wait_for(self._redis.lpush(queue, envelope), PUBLISH_TIMEOUT_S)
-        except Exception as exc:  # redis raises ConnectionError, TimeoutError, OSError, ...
-            raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+        lists = queue_lists(queue_for(task))
+        assert lists[0] == queue, "kombu pushes a default-priority message on the list named after the queue"
+        return QueueMessage(lists, envelope)
 
     def close(self) -> None:
         self._celery.close()

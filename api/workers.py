@@ -4,6 +4,7 @@ which tasks are enabled, with which models, and which queues have ready workers.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 
@@ -16,6 +17,11 @@ from shared import redis_keys
 from shared.tasks import AUDIO_INPUT_TASKS, TaskName, queue_for
 
 log = logging.getLogger(__name__)
+
+# POST /jobs reuses the live-worker view for this long instead of reading the heartbeats (two
+# round trips) on every request. Workers beat every few seconds and count as gone only after
+# AMULET_WORKER_STALE_S, so a view this old says nothing a fresh read would not.
+WORKER_VIEW_MAX_AGE_S = 1.0
 
 
 class TaskReport(BaseModel):
@@ -66,6 +72,34 @@ async def live_workers(redis: Redis, stale_s: float) -> list[WorkerHeartbeat]:
         except ValidationError:
             log.warning("Ignoring a malformed heartbeat from worker %s", name)
     return workers
+
+
+class LiveWorkerView:
+    """The live workers as last read, re-read when older than ``max_age_s`` (one per app).
+
+    GET /tasks and /readyz read the heartbeats afresh on every call and refresh the view too,
+    so a client that waited for a worker there sees it on its next POST /jobs.
+    """
+
+    def __init__(self, stale_s: float, max_age_s: float = WORKER_VIEW_MAX_AGE_S) -> None:
+        self._stale_s = stale_s
+        self._max_age_s = max_age_s
+        self._workers: list[WorkerHeartbeat] = []
+        self._read_at = -math.inf
+
+    async def get(self, redis: Redis) -> list[WorkerHeartbeat]:
+        """The view, re-read first when it is older than ``max_age_s``."""
+        if time.monotonic() - self._read_at >= self._max_age_s:
+            return await self.refresh(redis)
+        return self._workers
+
+    async def refresh(self, redis: Redis) -> list[WorkerHeartbeat]:
+        """Read the heartbeats now (of concurrent refreshes, the read that started last is kept)."""
+        started = time.monotonic()
+        workers = await live_workers(redis, self._stale_s)
+        if started >= self._read_at:
+            self._workers, self._read_at = workers, started
+        return workers
 
 
 def disabled_everywhere(workers: list[WorkerHeartbeat], task: TaskName) -> bool:

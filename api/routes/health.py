@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from api.dependencies import RedisDep, SettingsDep
+from api.dependencies import RedisDep, SettingsDep, WorkerViewDep
 from api.schemas import HealthResponse, QueueReadiness, ReadyResponse
-from api.workers import live_workers, ready_workers_per_queue
+from api.workers import ready_workers_per_queue
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,13 @@ async def healthz() -> HealthResponse:
     operation_id="readyz",
     responses={503: {"model": ReadyResponse, "description": "Not ready; `problems` says why."}},
 )
-async def readyz(settings: SettingsDep, redis: RedisDep) -> JSONResponse:
+async def readyz(settings: SettingsDep, redis: RedisDep, worker_view: WorkerViewDep) -> JSONResponse:
     queues = [q.value for q in settings.REQUIRED_QUEUES]
     problems: list[str] = []
     try:
         async with asyncio.timeout(REDIS_PROBE_TIMEOUT_S):
             await redis.ping()
-            workers = await live_workers(redis, settings.WORKER_STALE_S)
+            workers = await worker_view.refresh(redis)
         redis_state = "ok"
         ready = ready_workers_per_queue(workers, queues)
     except (RedisError, OSError, TimeoutError) as exc:

@@ -3,7 +3,6 @@ DELETE /jobs/{id})."""
 
 from __future__ import annotations
 
-import logging
 import mimetypes
 import re
 import uuid
@@ -12,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from api.auth import RequireApiKey
-from api.backpressure import ensure_queue_has_room
-from api.dependencies import JobStoreDep, ListenerDep, PublisherDep, RedisDep, SettingsDep
-from api.errors import ApiError, error_responses, is_out_of_memory, redis_out_of_memory
+from api.backpressure import queue_full
+from api.dependencies import JobStoreDep, ListenerDep, PublisherDep, RedisDep, SettingsDep, WorkerViewDep
+from api.errors import ApiError, error_responses
 from api.idempotency import (
     IDEMPOTENCY_HEADER,
     KEY_PATTERN,
@@ -24,22 +23,18 @@ from api.idempotency import (
     StoredClaim,
     claim_for,
     ensure_same_request,
-    release,
     stored_claim,
 )
 from api.job_requests import read_submission
-from api.job_store import CancelOutcome, JobStore
+from api.job_store import CancelOutcome, JobStore, QueueFull
 from api.job_view import job_url, render_job
 from api.openapi import job_request_openapi
 from api.preferences import format_seconds, prefer_wait
-from api.publishing import PublishError
 from api.waiting import wait_until_terminal
-from api.workers import disabled_everywhere, live_workers
+from api.workers import disabled_everywhere
 from shared.job_record import JobRecord
 from shared.jobs import Job, JobStatus
 from shared.tasks import BINARY_RESULT_TASKS, queue_for
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/jobs", tags=["jobs"], dependencies=[RequireApiKey], responses=error_responses(401, 403)
@@ -121,6 +116,7 @@ async def create_job(
     redis: RedisDep,
     store: JobStoreDep,
     publisher: PublisherDep,
+    worker_view: WorkerViewDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Job:
     submission = await read_submission(request, settings.MAX_UPLOAD_BYTES)
@@ -130,16 +126,17 @@ async def create_job(
         earlier = await stored_claim(redis, claim)
         if earlier is not None and (replay := await _replay(store, claim, earlier, response)) is not None:
             return replay
-    workers = await live_workers(redis, settings.WORKER_STALE_S)
-    if disabled_everywhere(workers, submission.task):
+    if disabled_everywhere(await worker_view.get(redis), submission.task):
         raise ApiError(
             422,
             "task_disabled",
             f"Task {submission.task.value!r} is disabled: no live worker has a model configured for it.",
         )
-    await ensure_queue_has_room(redis, queue_for(submission.task), settings.MAX_QUEUE_DEPTH)
     job_id = uuid.uuid4().hex
-    created = await store.create(job_id, submission, claim)
+    message = publisher.message(job_id, submission.task)
+    # Redis errors (unreachable, out of memory) reach the app's handler (503): the record and its
+    # message are written together or not at all, so no job is left queued that nobody will run.
+    created = await store.create(job_id, submission, message, settings.MAX_QUEUE_DEPTH, claim)
     while isinstance(created, StoredClaim):
         # A concurrent request with the same key won the race: answer with its job.
         assert claim is not None
@@ -147,25 +144,9 @@ async def create_job(
         if replay is not None:
             return replay
         # Its job expired in the meantime, which frees the key.
-        created = await store.create(job_id, submission, claim)
-    try:
-        await publisher.publish(job_id, submission.task)
-    except PublishError as exc:
-        log.error("Could not publish job %s: %s", job_id, exc)
-        # Never leave a queued job that nobody will run: finish it as failed, and free the key
-        # so that retrying with it creates a new job.
-        await store.fail_unpublished(job_id, str(exc))
-        if claim is not None:
-            await release(redis, claim, job_id)
-        if is_out_of_memory(exc):
-            raise redis_out_of_memory(details={"job_id": job_id}) from exc
-        raise ApiError(
-            503,
-            "redis_unavailable",
-            "The job could not be queued because the broker is unreachable; retry later.",
-            details={"job_id": job_id},
-            headers={"Retry-After": "5"},
-        ) from exc
+        created = await store.create(job_id, submission, message, settings.MAX_QUEUE_DEPTH, claim)
+    if isinstance(created, QueueFull):
+        raise queue_full(queue_for(submission.task), created.depth, settings.MAX_QUEUE_DEPTH)
     response.headers["Location"] = job_url(job_id)
     return render_job(created)
 

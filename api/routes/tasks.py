@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.auth import RequireApiKey
-from api.dependencies import RedisDep, SettingsDep
+from api.dependencies import RedisDep, WorkerViewDep
 from api.errors import error_responses
 from api.schemas import TasksResponse
-from api.workers import live_workers, task_catalog
+from api.workers import task_catalog
 
 router = APIRouter(
     prefix="/tasks", tags=["tasks"], dependencies=[RequireApiKey], responses=error_responses(401, 403)
@@ -22,6 +22,6 @@ router = APIRouter(
     operation_id="list_tasks",
     responses=error_responses(503),
 )
-async def list_tasks(settings: SettingsDep, redis: RedisDep) -> TasksResponse:
-    workers = await live_workers(redis, settings.WORKER_STALE_S)
+async def list_tasks(redis: RedisDep, worker_view: WorkerViewDep) -> TasksResponse:
+    workers = await worker_view.refresh(redis)
     return TasksResponse(tasks=task_catalog(workers))

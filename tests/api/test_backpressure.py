@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -47,3 +49,20 @@ def test_queue_with_room_accepts(small_queue_gateway: stack.Gateway) -> None:
     with small_queue_gateway.client() as c:
         r: httpx.Response = c.post("/jobs", json={"task": "embed", "input": {"texts": ["x"]}})
     assert r.status_code == 202, r.text
+
+
+def test_concurrent_requests_cannot_overshoot_the_limit(
+    small_queue_gateway: stack.Gateway, redis_server: stack.RedisServer
+) -> None:
+    # The depth is checked in the script that creates and queues the job (api/job_store.py), so
+    # a burst is cut at the limit exactly, not at the limit plus the requests in flight.
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=small_queue_gateway.base_url, timeout=30) as c:
+            body = {"task": "embed", "input": {"texts": ["burst"]}}
+            return await asyncio.gather(*(c.post("/jobs", json=body) for _ in range(4 * SMALL_QUEUE_DEPTH)))
+
+    statuses = sorted(r.status_code for r in asyncio.run(burst()))
+    assert statuses == [202] * SMALL_QUEUE_DEPTH + [429] * (3 * SMALL_QUEUE_DEPTH)
+    db = redis_server.client(2)
+    assert db.llen("text") == SMALL_QUEUE_DEPTH
+    assert len(db.keys("amulet:job:*")) == SMALL_QUEUE_DEPTH
