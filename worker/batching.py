@@ -143,7 +143,8 @@ class Batcher:
                     and (left := deadline - time.monotonic()) > 0
                 ):
                     self._cond.wait(left)
-                # A job withdrawn (canceled) while company gathered may have emptied the queue.
+                # Jobs stopped while company gathered are dropped; that may empty the batch.
+                self._drop_stopped()
                 batch = [queue.popleft() for _ in range(min(len(queue), limits.max_batch_size))]
                 self._count -= len(batch)
                 if batch:

@@ -132,3 +132,65 @@ def test_start_counts_attempts_and_refuses_past_the_maximum(r: redis.Redis) -> N
 def test_scripts_report_a_missing_job(r: redis.Redis) -> None:
     assert _start(r, "nope")[0] == -1
     assert _finish(r, "nope", "succeeded") == -1
+
+
+def _start_as(r: redis.Redis, job_id: str, worker: str, max_attempts: int = 3) -> list:
+    """START as the worker does: with the running set and the heartbeat key prefix."""
+    return r.register_script(START_SCRIPT)(
+        keys=[redis_keys.job(job_id), redis_keys.RUNNING_SET],
+        args=["1795000001.0", worker, "model", max_attempts, redis_keys.WORKER_KEY_PREFIX, job_id],
+    )
+
+
+def _finish_as_worker(r: redis.Redis, job_id: str, status: str, result: dict | None = None) -> int:
+    return r.register_script(FINISH_SCRIPT)(
+        keys=[
+            redis_keys.job(job_id),
+            redis_keys.job_input(job_id),
+            redis_keys.job_result_blob(job_id),
+            redis_keys.RUNNING_SET,
+        ],
+        args=[
+            status,
+            "1795000002.0",
+            json.dumps(result) if result else "",
+            "",
+            "",
+            120,
+            redis_keys.JOB_DONE_CHANNEL,
+            job_id,
+            "",
+            redis_keys.CANCEL_REQUESTED_FIELD,
+        ],
+    )
+
+
+def test_a_duplicate_delivery_is_refused_while_the_running_worker_beats(r: redis.Redis) -> None:
+    job_id = _new_job(r)
+    alive = f"alive-{job_id}"
+    r.set(redis_keys.worker(alive), "{}", ex=60)
+    assert _start_as(r, job_id, alive) == [1, "1"]
+    assert r.sismember(redis_keys.RUNNING_SET, job_id)
+    # A second message (re-published, or restored by the broker) while its worker beats: refused,
+    # and no attempt is counted.
+    assert _start_as(r, job_id, "other") == [-3, alive]
+    assert r.hget(redis_keys.job(job_id), "attempts") == "1"
+    assert r.hget(redis_keys.job(job_id), "worker") == alive
+    # Its worker's heartbeat key expired (the worker was killed): the next delivery starts it again.
+    r.delete(redis_keys.worker(alive))
+    assert _start_as(r, job_id, "other") == [1, "2"]
+    assert _finish_as_worker(r, job_id, "succeeded", {"ok": True}) == 1
+    assert not r.sismember(redis_keys.RUNNING_SET, job_id)
+
+
+def test_a_cancel_requested_job_finishes_canceled_whatever_the_worker_brings(r: redis.Redis) -> None:
+    job_id = _new_job(r)
+    _start_as(r, job_id, "w")
+    r.set(redis_keys.job_result_blob(job_id), b"RIFF")
+    r.hset(redis_keys.job(job_id), redis_keys.CANCEL_REQUESTED_FIELD, "1")
+    assert _finish_as_worker(r, job_id, "succeeded", {"text": "late"}) == 2
+    record = JobRecord.from_hash(r.hgetall(redis_keys.job(job_id)))
+    assert record.status is JobStatus.CANCELED
+    assert record.result is None and record.error is None
+    assert not r.exists(redis_keys.job_result_blob(job_id))
+    assert not r.sismember(redis_keys.RUNNING_SET, job_id)

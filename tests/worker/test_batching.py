@@ -215,3 +215,35 @@ def test_a_full_batch_does_not_wait_for_max_wait() -> None:
     finally:
         batcher.stop()
     assert [o.batch_size for o in outcomes] == [3, 3, 3]
+
+
+def test_a_stopped_job_still_waiting_is_dropped_not_run() -> None:
+    from worker.batching import JobStopped
+    from worker.control import JobControl
+
+    limits = {TaskName.EMBED: BatchLimits(max_batch_size=4, max_wait_ms=500)}
+    ran: list[list[str]] = []
+
+    def run(task: TaskName, items: list[str]) -> list[TaskOutput]:
+        ran.append(list(items))
+        return [TaskOutput(result={"echo": item}) for item in items]
+
+    batcher = Batcher(run, limits, capacity=3)
+    batcher.start()
+    try:
+        canceled, expired, kept = JobControl("a", 60), JobControl("b", 0.0), JobControl("c", 60)
+        f_canceled = batcher.submit(TaskName.EMBED, "canceled", canceled)
+        canceled.canceled.set()
+        assert batcher.withdraw(f_canceled)
+        with pytest.raises(JobStopped):
+            f_canceled.result(timeout=1)
+        f_expired = batcher.submit(TaskName.EMBED, "expired", expired)
+        f_kept = batcher.submit(TaskName.EMBED, "kept", kept)
+        batcher.submit(TaskName.EMBED, "third")
+        assert f_kept.result(timeout=10).output.result == {"echo": "kept"}
+        with pytest.raises(JobStopped):
+            f_expired.result(timeout=10)
+        assert ran == [["kept", "third"]]
+        assert not batcher.withdraw(f_kept)
+    finally:
+        batcher.stop()
