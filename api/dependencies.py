@@ -2,7 +2,7 @@
 the lifespan in api/main.py, never from module globals.
 
 They are ``async def`` although they never await: FastAPI runs a plain ``def`` dependency in
-the thread pool, a thread hop per dependency per request (about a tenth of the gateway's CPU
+the thread pool, a thread hop per dependency per request (about 15% of the event loop's time
 per POST /jobs in a py-spy profile), for what is an attribute read.
 """
 
