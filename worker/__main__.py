@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Iterable
@@ -38,8 +39,11 @@ log = logging.getLogger("worker")
 
 
 def node_name() -> str:
-    # The pid keeps two workers on one host (development) apart in Redis and in Celery.
-    return f"worker-{os.getpid()}@{socket.gethostname()}"
+    # The pid keeps two workers on one host (development) apart in Redis and in Celery. The random
+    # part makes every start a new identity: a container restarted after a crash is pid 1 on the
+    # same hostname again, and its fresh heartbeat must not pass for the dead process's, whose
+    # running jobs are re-run only once its heartbeat key has expired (worker/reaper.py).
+    return f"worker-{os.getpid()}-{secrets.token_hex(3)}@{socket.gethostname()}"
 
 
 def main(settings: WorkerSettings | None = None) -> int:

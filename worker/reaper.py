@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 
 import redis
 from celery import Celery
@@ -27,6 +28,10 @@ from shared import redis_keys
 from shared.tasks import TaskName, celery_task_name, queue_for
 
 log = logging.getLogger(__name__)
+
+# Workers silent this long are dropped from the amulet:workers index (their keys expired long
+# ago). Every start is a new worker name, so killed workers would otherwise pile up there.
+FORGET_WORKER_AFTER_S = 86_400
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -65,6 +70,7 @@ class Reaper:
 
     def reap_once(self) -> list[str]:
         """Re-publish the running jobs whose worker is gone; returns their ids."""
+        self.redis.zremrangebyscore(redis_keys.WORKERS_ZSET, "-inf", time.time() - FORGET_WORKER_AFTER_S)
         republished = []
         for raw_id in self.redis.smembers(redis_keys.RUNNING_SET):
             job_id = _text(raw_id) or ""

@@ -41,7 +41,7 @@ def _start_long_job(s: LoneStack, workers: list[stack.Proc], history: list[str])
         job_id = create_json_job(c, "generate", {"prompt": "Tell me a long story."}, LONG)["id"]
         watch_job(c, job_id, 60, history, until=lambda j: j["status"] == "running")
     worker = s.db().hget(f"amulet:job:{job_id}", "worker")
-    running = [w for w in workers if worker.startswith(f"worker-{w.popen.pid}@")]
+    running = [w for w in workers if worker.startswith(f"worker-{w.popen.pid}-")]
     assert len(running) == 1, worker
     return job_id, running[0]
 
@@ -70,7 +70,7 @@ def test_killed_worker_job_runs_again_and_succeeds_once(crash_stack: LoneStack) 
         assert job["result"]["generated_tokens"] > 0
         assert_never_backwards(history)
         db = s.db()
-        assert db.hget(f"amulet:job:{job_id}", "worker").startswith(f"worker-{survivor.popen.pid}@")
+        assert db.hget(f"amulet:job:{job_id}", "worker").startswith(f"worker-{survivor.popen.pid}-")
         # Finished once: exactly one terminal notification for the job.
         notices = []
         quiet_until = time.monotonic() + 1.5
