@@ -1,7 +1,7 @@
 """Tells the gateway (Redis) and the container healthcheck (a file) what this worker is doing.
 
 A thread, not a Celery feature: it must report ``loading`` while models load, before
-Celery starts, and keep reporting while a long job holds the solo pool's only thread.
+Celery starts, and keep reporting while a long batch keeps the model busy.
 """
 
 from __future__ import annotations
