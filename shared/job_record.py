@@ -85,9 +85,11 @@ class JobRecord:
 # KEYS: job hash, and optionally the running-jobs set (redis_keys.RUNNING_SET).
 # ARGV: now, worker hostname, model, max attempts, and optionally the heartbeat key prefix
 # (redis_keys.WORKER_KEY_PREFIX) and the job id (for the running set).
-# Returns {code, detail}: 1 started (detail = attempt number), 0 already terminal
-# (detail = status), -1 no such job, -2 attempts exhausted (detail = attempts), -3 refused:
-# it is running and its recorded worker's heartbeat key still exists (detail = that worker).
+# Returns {code, detail[, fields]}: 1 started (detail = attempt number; fields = the job hash
+# after the transition, flat as HGETALL gives it, so the worker reads its job in the same round
+# trip), 0 already terminal (detail = status), -1 no such job, -2 attempts exhausted (detail =
+# attempts), -3 refused: it is running and its recorded worker's heartbeat key still exists
+# (detail = that worker).
 # A running job whose worker is gone may be started again: a redelivery after its worker was
 # lost (the reaper's re-publish, or the broker restoring the unacknowledged message). A
 # running job whose worker still beats is a duplicate message, refused without counting an
@@ -107,7 +109,7 @@ if attempts > tonumber(ARGV[4]) then return {-2, tostring(attempts)} end
 redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[2], 'model', ARGV[3])
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
 if KEYS[2] and ARGV[6] then redis.call('SADD', KEYS[2], ARGV[6]) end
-return {1, tostring(attempts)}
+return {1, tostring(attempts), redis.call('HGETALL', KEYS[1])}
 """
 
 # KEYS: job hash, input blob, result blob, and optionally the running-jobs set. ARGV: status,

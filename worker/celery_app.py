@@ -24,7 +24,7 @@ def create_worker_app(settings: WorkerSettings, runner: JobRunner) -> Celery:
 
 def _register(app: Celery, task: TaskName, runner: JobRunner) -> None:
     def run_job(job_id: str) -> None:
-        runner.run(job_id)
+        runner.run(job_id, task)
 
     run_job.__name__ = f"run_{task.value}"
     # The runner records every outcome in the job itself; Celery must not retry or store results.

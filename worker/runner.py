@@ -23,7 +23,7 @@ from shared.job_record import FINISH_SCRIPT, START_SCRIPT, JobRecord
 from shared.jobs import ErrorCode, JobStatus, to_timestamp, utcnow
 from shared.settings import WorkerSettings
 from shared.task_schemas import TASK_INPUTS, TASK_PARAMS
-from shared.tasks import AUDIO_INPUT_TASKS
+from shared.tasks import AUDIO_INPUT_TASKS, TaskName
 from worker.batching import Batcher, BatchOutcome, JobStopped
 from worker.control import JobControl, JobControls
 from worker.errors import InputExpired, InvalidInput, JobInputError
@@ -72,10 +72,11 @@ class JobRunner:
         self._start = client.register_script(START_SCRIPT)
         self._finish = client.register_script(FINISH_SCRIPT)
 
-    def run(self, job_id: str) -> None:
-        """Run a job; never raises (a failure is written to the job instead)."""
+    def run(self, job_id: str, task: TaskName) -> None:
+        """Run a job; never raises (a failure is written to the job instead). ``task`` is the one
+        the Celery message was routed as (one Celery task per TaskName)."""
         try:
-            self._run(job_id)
+            self._run(job_id, task)
         except Exception as exc:
             # Handler errors are handled in _execute; this is Redis trouble, a corrupt record or
             # an unserialisable result. Try to record it so the job does not stay non-terminal.
@@ -85,30 +86,25 @@ class JobRunner:
             except Exception:
                 log.exception("job %s: could not record the failure either", job_id)
 
-    def _run(self, job_id: str) -> None:
-        raw = self.redis.hgetall(redis_keys.job(job_id))
-        if not raw:
-            log.warning("job %s: no record (expired or never created); dropping the message", job_id)
-            return
-        record = JobRecord.from_hash(raw)
-        model = self.registry.model(record.task) or ""
-        code, detail = self._start(
+    def _run(self, job_id: str, task: TaskName) -> None:
+        # One round trip: the start transition also answers with the record (and its cancel flag).
+        code, detail, *fields = self._start(
             keys=[redis_keys.job(job_id), redis_keys.RUNNING_SET],
             args=[
                 to_timestamp(utcnow()),
                 self.hostname,
-                model,
+                self.registry.model(task) or "",
                 self.settings.MAX_ATTEMPTS,
                 redis_keys.WORKER_KEY_PREFIX,
                 job_id,
             ],
         )
         detail = detail.decode() if isinstance(detail, bytes) else str(detail)
+        if code == -1:
+            log.warning("job %s: no record (expired or never created); dropping the message", job_id)
+            return
         if code == 0:
             log.info("job %s: already %s, skipping", job_id, detail)
-            return
-        if code == -1:
-            log.warning("job %s: record vanished before it started", job_id)
             return
         if code == -3:
             # A second message for a job whose worker still beats (the reaper's re-publish raced
@@ -127,13 +123,19 @@ class JobRunner:
                 f"(AMULET_MAX_ATTEMPTS={self.settings.MAX_ATTEMPTS}); it may be too large for the worker",
             )
             return
+        flat = [v.decode() if isinstance(v, bytes) else v for v in fields[0]]
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        record = JobRecord.from_hash(raw)
+        if record.task is not task:
+            # Never expected (the gateway routes by the record's task); the record wins.
+            log.warning("job %s: message routed as %s for a %s job", job_id, task.value, record.task.value)
 
         started = time.monotonic()
         log.info("job %s: %s started (attempt %s)", job_id, record.task.value, detail)
         control = self.controls.register(job_id, self.settings.time_limit_for(record.task))
         try:
             # A cancel requested before a redelivery (the previous worker was lost) is honoured now.
-            if self.redis.hget(redis_keys.job(job_id), redis_keys.CANCEL_REQUESTED_FIELD) in (b"1", "1"):
+            if raw.get(redis_keys.CANCEL_REQUESTED_FIELD) == "1":
                 control.canceled.set()
             outcome = self._execute(record, control)
         except JobCanceled:

@@ -83,7 +83,12 @@ def test_record_round_trips_through_its_hash() -> None:
 
 def test_start_then_finish_moves_queued_to_running_to_succeeded(r: redis.Redis) -> None:
     job_id = _new_job(r)
-    assert _start(r, job_id) == [1, "1"]
+    code, attempt, fields = _start(r, job_id)
+    assert (code, attempt) == (1, "1")
+    # The started job's record comes back with the transition (the worker's one round trip).
+    started = JobRecord.from_hash(dict(zip(fields[::2], fields[1::2], strict=True)))
+    assert started == JobRecord.from_hash(r.hgetall(redis_keys.job(job_id)))
+    assert started.status is JobStatus.RUNNING and started.input == {"texts": ["a"]} and started.attempts == 1
     assert r.hget(redis_keys.job(job_id), "status") == "running"
     assert _finish(r, job_id, "succeeded", result={"dimension": 3}) == 1
     record = JobRecord.from_hash(r.hgetall(redis_keys.job(job_id)))
@@ -123,9 +128,9 @@ def test_finish_publishes_the_job_id_and_drops_the_input(r: redis.Redis) -> None
 
 def test_start_counts_attempts_and_refuses_past_the_maximum(r: redis.Redis) -> None:
     job_id = _new_job(r)
-    assert _start(r, job_id, max_attempts=2) == [1, "1"]
+    assert _start(r, job_id, max_attempts=2)[:2] == [1, "1"]
     # Redelivery of a running job (its worker was lost) is allowed up to max attempts.
-    assert _start(r, job_id, max_attempts=2) == [1, "2"]
+    assert _start(r, job_id, max_attempts=2)[:2] == [1, "2"]
     assert _start(r, job_id, max_attempts=2) == [-2, "3"]
 
 
@@ -169,7 +174,7 @@ def test_a_duplicate_delivery_is_refused_while_the_running_worker_beats(r: redis
     job_id = _new_job(r)
     alive = f"alive-{job_id}"
     r.set(redis_keys.worker(alive), "{}", ex=60)
-    assert _start_as(r, job_id, alive) == [1, "1"]
+    assert _start_as(r, job_id, alive)[:2] == [1, "1"]
     assert r.sismember(redis_keys.RUNNING_SET, job_id)
     # A second message (re-published, or restored by the broker) while its worker beats: refused,
     # and no attempt is counted.
@@ -178,7 +183,7 @@ def test_a_duplicate_delivery_is_refused_while_the_running_worker_beats(r: redis
     assert r.hget(redis_keys.job(job_id), "worker") == alive
     # Its worker's heartbeat key expired (the worker was killed): the next delivery starts it again.
     r.delete(redis_keys.worker(alive))
-    assert _start_as(r, job_id, "other") == [1, "2"]
+    assert _start_as(r, job_id, "other")[:2] == [1, "2"]
     assert _finish_as_worker(r, job_id, "succeeded", {"ok": True}) == 1
     assert not r.sismember(redis_keys.RUNNING_SET, job_id)
 
