@@ -122,12 +122,17 @@ def main(settings: WorkerSettings | None = None) -> int:
 
 
 def celery_concurrency(limits: Iterable[batch_limits.BatchLimits]) -> int:
-    """Celery threads: enough jobs in flight to fill the largest batch (at least one).
+    """Celery threads: twice the largest batch, so the next batch gathers (its messages fetched,
+    its jobs started and prepared) while one runs. With only as many threads as the largest batch,
+    the jobs of a finished batch must be acknowledged and their slots refilled one message at a
+    time before a full batch can form again: MiniLM on 2 cores ran batches of about 17 of 32 that
+    way (docs/benchmarks.md). For batch-1 tasks it means one job is prepared (its audio decoded)
+    while the other runs.
 
     Prefetch stays 1 per thread and acks stay late, so this is also how many messages the worker
     holds unacknowledged; a job's message is acknowledged only after the job finished.
     """
-    return max([lim.max_batch_size for lim in limits] + [1])
+    return 2 * max([lim.max_batch_size for lim in limits] + [1])
 
 
 def _fail(heartbeat: Heartbeat, message: str) -> int:
