@@ -1,5 +1,11 @@
-"""Load generators: wrk for raw HTTP throughput, httpx for job round trips (loopback only,
-bounded in count and time)."""
+"""Load generators: wrk for raw HTTP throughput, aiohttp for jobs at saturation (loopback only,
+bounded in count and time).
+
+The saturation client is aiohttp rather than httpx because it shares the 2 cores with what it
+measures: httpx's async client cost about 12 ms of CPU per job (two requests) at 64 concurrent
+clients, aiohttp about 0.6 ms, and with httpx the client, not the worker, set the pace
+(docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"task": "embed", "input": {"texts": ["hello world"]}}'
@@ -70,14 +76,15 @@ def timed(fn: Callable[[], object], n: int) -> list[float]:
 
 
 async def saturate(
-    base_url: str, make_request: Callable[[httpx.AsyncClient], Awaitable[dict]], jobs: int, users: int
+    base_url: str, make_request: Callable[[aiohttp.ClientSession], Awaitable[dict]], jobs: int, users: int
 ) -> tuple[float, list[dict]]:
     """``users`` clients each submit a job and wait for it, again and again, until ``jobs`` finished.
     Returns (jobs per second, the finished jobs)."""
     done: list[dict] = []
     left = jobs
-    limits = httpx.Limits(max_connections=users * 2, max_keepalive_connections=users * 2)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=users * 2)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(base_url=base_url, connector=connector, timeout=timeout) as client:
 
         async def user() -> None:
             nonlocal left
@@ -86,7 +93,8 @@ async def saturate(
                 created = await make_request(client)
                 job = created
                 while job["status"] not in ("succeeded", "failed", "canceled"):
-                    job = (await client.get(f"/jobs/{created['id']}", params={"wait": 30})).json()
+                    async with client.get(f"/jobs/{created['id']}", params={"wait": "30"}) as r:
+                        job = await r.json()
                 done.append(job)
 
         start = time.perf_counter()

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 import numpy as np
 import soundfile as sf
@@ -203,9 +204,9 @@ def _embed_request(i: int) -> dict:
 _EMBED_COUNTER = iter(range(10**9))  # a different sentence per job
 
 
-async def _post_embed(client: httpx.AsyncClient) -> dict:
-    r = await client.post("/jobs", json=_embed_request(next(_EMBED_COUNTER)))
-    return r.json()
+async def _post_embed(client: aiohttp.ClientSession) -> dict:
+    async with client.post("/jobs", json=_embed_request(next(_EMBED_COUNTER))) as r:
+        return await r.json()
 
 
 def _amulet_saturation(env: Env, name: str, models_: dict, queues: str, extra: dict, jobs: int,
@@ -285,13 +286,13 @@ def transcribe_saturation(env: Env, sizes: Sizes, model_dir: Path, sweep: dict[i
                           batched: int) -> Row:  # fmt: skip
     audio = clip_bytes()
 
-    async def post(client: httpx.AsyncClient) -> dict:
-        r = await client.post(
-            "/jobs",
-            data={"task": "transcribe", "params": '{"language": "en", "return_timestamps": false}'},
-            files={"file": ("clip.wav", audio, "audio/wav")},
-        )
-        return r.json()
+    async def post(client: aiohttp.ClientSession) -> dict:
+        form = aiohttp.FormData()
+        form.add_field("task", "transcribe")
+        form.add_field("params", '{"language": "en", "return_timestamps": false}')
+        form.add_field("file", audio, filename="clip.wav", content_type="audio/wav")
+        async with client.post("/jobs", data=form) as r:
+            return await r.json()
 
     model = {"transcribe": model_dir}
     extra = {"AMULET_DEVICE": device}

@@ -12,9 +12,8 @@ pytestmark = pytest.mark.timeout(400)
 
 
 def test_quick_bench_writes_a_table_and_a_plot(tmp_path: Path) -> None:
-    pytest.importorskip(
-        "matplotlib", reason="bench-only dependency: `make bench` installs requirements/bench.txt"
-    )
+    for module in ("matplotlib", "aiohttp"):
+        pytest.importorskip(module, reason="bench-only: `make bench` installs requirements/bench.txt")
     if shutil.which("wrk") is None:
         pytest.skip("wrk (Debian package) is not installed; `make bench` installs it")
     from bench.run import main
