@@ -27,7 +27,7 @@ UV_COMPILE := $(UV) pip compile pyproject.toml --python-version 3.11 --index-str
 
 STAMP := $(VENV)/.amulet-installed
 
-.PHONY: help venv test e2e bench bench-gpu lint lock up up-cpu down dev dev-cpu download-models clean
+.PHONY: help venv test e2e bench-deps bench bench-gpu lint lock up up-cpu down dev dev-cpu download-models clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,9 +49,11 @@ test: venv ## Run the test suite (.venv/bin/pytest); no tests collected counts a
 e2e: venv ## Prove the compose stack for real (root on Debian: installs Docker, builds offline, up --wait, jobs over HTTP, watch); see README
 	deploy/ci/e2e.sh
 
-bench: venv ## Benchmark the real stack against bare baselines (~10 min on 2 cores); writes bench/results/<time>.md and .png
-	@command -v wrk >/dev/null || apt-get install -y wrk
+bench-deps: venv ## Install what `make bench` needs besides the dev venv: wrk (Debian) and requirements/bench.txt
+	@command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk
 	$(VENV)/bin/python -m pip install -q -r requirements/bench.txt
+
+bench: bench-deps ## Benchmark the real stack against bare baselines (~10 min on 2 cores); writes bench/results/<time>.md and .png
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
 bench-gpu: venv ## Workload 4 on CUDA: whisper-large-v3-turbo architecture (random fp16 weights), batch-size sweep

@@ -91,6 +91,8 @@ async def saturate(
             while left > 0:
                 left -= 1
                 created = await make_request(client)
+                if "status" not in created:
+                    raise RuntimeError(f"POST /jobs was refused: {created}")
                 job = created
                 while job["status"] not in ("succeeded", "failed", "canceled"):
                     async with client.get(f"/jobs/{created['id']}", params={"wait": "30"}) as r:
