@@ -14,6 +14,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from api.dependencies import Gateway
 from api.errors import install_error_handlers
 from api.job_store import JobStore
 from api.openapi import install_request_schemas
@@ -57,11 +58,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     publisher = JobPublisher(make_celery(settings, main="amulet-api"))
     listener = JobDoneListener(settings.REDIS_URL)
-    app.state.redis = redis
-    app.state.job_store = JobStore(redis, settings)
-    app.state.publisher = publisher
-    app.state.listener = listener
-    app.state.worker_view = LiveWorkerView(settings.WORKER_STALE_S)
+    app.state.gateway = Gateway(
+        settings=settings,
+        redis=redis,
+        store=JobStore(redis, settings),
+        publisher=publisher,
+        listener=listener,
+        worker_view=LiveWorkerView(settings.WORKER_STALE_S),
+    )
     listener.start()
     try:
         yield

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from api.dependencies import RedisDep, SettingsDep, WorkerViewDep
+from api.dependencies import GatewayDep
 from api.schemas import HealthResponse, QueueReadiness, ReadyResponse
 from api.workers import ready_workers_per_queue
 
@@ -36,13 +36,14 @@ async def healthz() -> HealthResponse:
     operation_id="readyz",
     responses={503: {"model": ReadyResponse, "description": "Not ready; `problems` says why."}},
 )
-async def readyz(settings: SettingsDep, redis: RedisDep, worker_view: WorkerViewDep) -> JSONResponse:
-    queues = [q.value for q in settings.REQUIRED_QUEUES]
+async def readyz(gateway: GatewayDep) -> JSONResponse:
+    redis = gateway.redis
+    queues = [q.value for q in gateway.settings.REQUIRED_QUEUES]
     problems: list[str] = []
     try:
         async with asyncio.timeout(REDIS_PROBE_TIMEOUT_S):
             await redis.ping()
-            workers = await worker_view.refresh(redis)
+            workers = await gateway.worker_view.refresh(redis)
         redis_state = "ok"
         ready = ready_workers_per_queue(workers, queues)
     except (RedisError, OSError, TimeoutError) as exc:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from api.auth import RequireApiKey
 from api.backpressure import queue_full
-from api.dependencies import JobStoreDep, ListenerDep, PublisherDep, RedisDep, SettingsDep, WorkerViewDep
+from api.dependencies import GatewayDep
 from api.errors import ApiError, error_responses
 from api.idempotency import (
     IDEMPOTENCY_HEADER,
@@ -112,13 +112,10 @@ _GET_JOB_LINK = {
 async def create_job(
     request: Request,
     response: Response,
-    settings: SettingsDep,
-    redis: RedisDep,
-    store: JobStoreDep,
-    publisher: PublisherDep,
-    worker_view: WorkerViewDep,
+    gateway: GatewayDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Job:
+    settings, redis, store = gateway.settings, gateway.redis, gateway.store
     submission = await read_submission(request, settings.MAX_UPLOAD_BYTES)
     claim = claim_for(idempotency_key, submission, settings.IDEMPOTENCY_TTL_S)
     if claim is not None:
@@ -126,14 +123,14 @@ async def create_job(
         earlier = await stored_claim(redis, claim)
         if earlier is not None and (replay := await _replay(store, claim, earlier, response)) is not None:
             return replay
-    if disabled_everywhere(await worker_view.get(redis), submission.task):
+    if disabled_everywhere(await gateway.worker_view.get(redis), submission.task):
         raise ApiError(
             422,
             "task_disabled",
             f"Task {submission.task.value!r} is disabled: no live worker has a model configured for it.",
         )
     job_id = uuid.uuid4().hex
-    message = publisher.message(job_id, submission.task)
+    message = gateway.publisher.message(job_id, submission.task)
     # Redis errors (unreachable, out of memory) reach the app's handler (503): the record and its
     # message are written together or not at all, so no job is left queued that nobody will run.
     created = await store.create(job_id, submission, message, settings.MAX_QUEUE_DEPTH, claim)
@@ -186,9 +183,7 @@ async def _replay(
 async def get_job(
     job_id: JobId,
     response: Response,
-    settings: SettingsDep,
-    store: JobStoreDep,
-    listener: ListenerDep,
+    gateway: GatewayDep,
     wait: Annotated[
         float | None,
         Query(
@@ -204,11 +199,11 @@ async def get_job(
 ) -> Job:
     from_header = wait is None and prefer_wait(prefer) is not None
     requested = wait if wait is not None else prefer_wait(prefer)
-    timeout = min(requested or 0.0, settings.MAX_WAIT_S)
+    timeout = min(requested or 0.0, gateway.settings.MAX_WAIT_S)
     if timeout > 0:
-        record = await wait_until_terminal(listener, job_id, store.load, timeout)
+        record = await wait_until_terminal(gateway.listener, job_id, gateway.store.load, timeout)
     else:
-        record = await store.load(job_id)
+        record = await gateway.store.load(job_id)
     if record is None:
         raise _not_found(job_id)
     if from_header:
@@ -251,10 +246,10 @@ async def _cancel(job_id: str, response: Response, store: JobStore) -> Job:
     operation_id="cancel_job",
     responses=_CANCEL_RESPONSES,
 )
-async def cancel_job(job_id: JobId, response: Response, store: JobStoreDep) -> Job:
+async def cancel_job(job_id: JobId, response: Response, gateway: GatewayDep) -> Job:
     """A queued job becomes `canceled` at once (200) and never runs; a running job is asked to
     stop (202) and ends `canceled` where its model allows; a finished job answers 409 `job_finished`."""
-    return await _cancel(job_id, response, store)
+    return await _cancel(job_id, response, gateway.store)
 
 
 @router.delete(
@@ -264,9 +259,9 @@ async def cancel_job(job_id: JobId, response: Response, store: JobStoreDep) -> J
     operation_id="delete_job",
     responses=_CANCEL_RESPONSES,
 )
-async def delete_job(job_id: JobId, response: Response, store: JobStoreDep) -> Job:
+async def delete_job(job_id: JobId, response: Response, gateway: GatewayDep) -> Job:
     """The same as `POST /jobs/{job_id}/cancel`. The job record stays readable until it expires."""
-    return await _cancel(job_id, response, store)
+    return await _cancel(job_id, response, gateway.store)
 
 
 @router.get(
@@ -282,7 +277,8 @@ async def delete_job(job_id: JobId, response: Response, store: JobStoreDep) -> J
         **error_responses(404, 409, 422, 503),
     },
 )
-async def get_result(job_id: JobId, store: JobStoreDep) -> Response:
+async def get_result(job_id: JobId, gateway: GatewayDep) -> Response:
+    store = gateway.store
     record = await _load_or_404(store, job_id)
     if record.task not in BINARY_RESULT_TASKS:
         raise ApiError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.auth import RequireApiKey
-from api.dependencies import RedisDep, WorkerViewDep
+from api.dependencies import GatewayDep
 from api.errors import error_responses
 from api.schemas import TasksResponse
 from api.workers import task_catalog
@@ -22,6 +22,6 @@ router = APIRouter(
     operation_id="list_tasks",
     responses=error_responses(503),
 )
-async def list_tasks(redis: RedisDep, worker_view: WorkerViewDep) -> TasksResponse:
-    workers = await worker_view.refresh(redis)
+async def list_tasks(gateway: GatewayDep) -> TasksResponse:
+    workers = await gateway.worker_view.refresh(gateway.redis)
     return TasksResponse(tasks=task_catalog(workers))
