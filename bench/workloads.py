@@ -209,17 +209,48 @@ async def _post_embed(client: aiohttp.ClientSession) -> dict:
         return await r.json()
 
 
+@dataclass
+class Saturation:
+    rate: float  # jobs/s
+    jobs: list[dict]  # the finished jobs as the API answered them
+    cpu_ms_per_job: dict[str, float]  # CPU time per finished job of each process (Linux only)
+
+    def cpu_note(self) -> str:
+        """Where each job's CPU went, and the rate all the machine's cores would allow at that cost."""
+        if not self.cpu_ms_per_job:
+            return ""
+        total = sum(self.cpu_ms_per_job.values())
+        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in self.cpu_ms_per_job.items())
+        cores = os.cpu_count() or 1
+        ceiling = cores * 1000 / total
+        return f"; CPU ms/job: {parts} (total {total:.2f}: {cores} cores allow <= {ceiling:.0f} jobs/s)"
+
+
 def _amulet_saturation(env: Env, name: str, models_: dict, queues: str, extra: dict, jobs: int,
-                       users: int, post) -> tuple[float, list[dict]]:  # fmt: skip
+                       users: int, post) -> Saturation:  # fmt: skip
     db = env.db()
     worker = env.worker(name, db, models_, queues, extra)
     gw = env.gateway(f"{name}-gateway", db, queues)
     try:
         asyncio.run(load.saturate(gw.base_url, post, max(4, jobs // 10), users))  # warm up
-        return asyncio.run(load.saturate(gw.base_url, post, jobs, users))
+        pids = {
+            "worker": worker.popen.pid,
+            "gateway": gw.proc.popen.pid,
+            "Redis": env.redis.proc.popen.pid,
+            "client": os.getpid(),
+        }
+        before = {name: load.cpu_seconds(pid) for name, pid in pids.items()}
+        rate, done = asyncio.run(load.saturate(gw.base_url, post, jobs, users))
+        after = {name: load.cpu_seconds(pid) for name, pid in pids.items()}
     finally:
         gw.stop()
         worker.stop(timeout=30)
+    cpu = {
+        name: (after[name] - before[name]) * 1000 / len(done)
+        for name in pids
+        if before[name] is not None and after[name] is not None
+    }
+    return Saturation(rate, done, cpu)
 
 
 def embed_saturation(env: Env, sizes: Sizes, sweep: dict[int, float]) -> Row:
@@ -229,10 +260,11 @@ def embed_saturation(env: Env, sizes: Sizes, sweep: dict[int, float]) -> Row:
     default = DEFAULTS["cpu"][TaskName.EMBED]
     users = 2 * default.max_batch_size
     model = {"embed": models.minilm()}
-    on, on_jobs = _amulet_saturation(env, "worker-w3-batched", model, "text", {}, sizes.embed_jobs, users,
-                                     _post_embed)  # fmt: skip
-    off, _ = _amulet_saturation(env, "worker-w3-off", model, "text", {"AMULET_EMBED_MAX_BATCH_SIZE": "1"},
-                                sizes.embed_jobs, users, _post_embed)  # fmt: skip
+    batched = _amulet_saturation(env, "worker-w3-batched", model, "text", {}, sizes.embed_jobs, users,
+                                 _post_embed)  # fmt: skip
+    off = _amulet_saturation(env, "worker-w3-off", model, "text", {"AMULET_EMBED_MAX_BATCH_SIZE": "1"},
+                             sizes.embed_jobs, users, _post_embed).rate  # fmt: skip
+    on, on_jobs = batched.rate, batched.jobs
     bare_batch = default.max_batch_size if default.max_batch_size in sweep else max(sweep, key=sweep.get)
     bare = sweep[bare_batch]
     sizes_seen = [j["timings"].get("batch_size") or 0 for j in on_jobs]
@@ -245,8 +277,9 @@ def embed_saturation(env: Env, sizes: Sizes, sweep: dict[int, float]) -> Row:
         vs_off,
         ">= 2x off and >= 0.6 of bare",
         vs_off >= 2 and vs_bare >= 0.6,
-        f"vs off {vs_off:.2f}x, vs bare {vs_bare:.2f}; mean batch {np.mean(sizes_seen):.1f}; {users} clients",
-        {"vs_bare": vs_bare},
+        f"vs off {vs_off:.2f}x, vs bare {vs_bare:.2f}; mean batch {np.mean(sizes_seen):.1f}; {users} clients"
+        f"{batched.cpu_note()}",
+        {"vs_bare": vs_bare, "cpu_ms_per_job": batched.cpu_ms_per_job},
     )
 
 
@@ -297,13 +330,14 @@ def transcribe_saturation(env: Env, sizes: Sizes, model_dir: Path, sweep: dict[i
     model = {"transcribe": model_dir}
     extra = {"AMULET_DEVICE": device}
     users = 2 * batched
-    on, on_jobs = _amulet_saturation(env, "worker-w4-batched", model, "speech",
+    batched_run = _amulet_saturation(env, "worker-w4-batched", model, "speech",
                                      {**extra, "AMULET_TRANSCRIBE_MAX_BATCH_SIZE": str(batched),
                                       "AMULET_TRANSCRIBE_MAX_WAIT_MS": "50"},
                                      sizes.transcribe_jobs, users, post)  # fmt: skip
-    off, _ = _amulet_saturation(env, "worker-w4-off", model, "speech",
-                                {**extra, "AMULET_TRANSCRIBE_MAX_BATCH_SIZE": "1"},
-                                sizes.transcribe_jobs, users, post)  # fmt: skip
+    off = _amulet_saturation(env, "worker-w4-off", model, "speech",
+                             {**extra, "AMULET_TRANSCRIBE_MAX_BATCH_SIZE": "1"},
+                             sizes.transcribe_jobs, users, post).rate  # fmt: skip
+    on, on_jobs = batched_run.rate, batched_run.jobs
     bare = sweep.get(batched, max(sweep.values()))
     failed = sum(j["status"] != "succeeded" for j in on_jobs)
     return Row(
