@@ -14,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Annotated, Any
 
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 from redis.asyncio import Redis
+from starlette.datastructures import Headers
 
-from api.errors import ApiError
+from api.errors import ApiError, invalid_message, validation_details
 from api.job_requests import JobSubmission
 from shared import redis_keys
 
@@ -27,6 +30,51 @@ REPLAYED_HEADER = "Idempotency-Replayed"
 MAX_KEY_LENGTH = 255
 # Printable ASCII without spaces: safe in a header, a log line and a Redis key.
 KEY_PATTERN = r"^[!-~]+$"
+KEY_DESCRIPTION = (
+    "A key of your choice (e.g. a UUID, at most 255 printable ASCII characters). "
+    "Repeating the request with the same key and body answers 200 with the same job instead of "
+    "creating another; the same key with a different body is refused (422 `idempotency_key_reused`). "
+    "Keys are kept AMULET_IDEMPOTENCY_TTL_S."
+)
+
+_KEY = TypeAdapter(
+    Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)]
+)
+
+
+def read_key(headers: Headers) -> str | None:
+    """The request's Idempotency-Key, validated as FastAPI validates a declared header parameter
+    (the same 422 body). POST /jobs reads it itself because a declared header parameter cost
+    FastAPI about 25 us per request (7% of POST /jobs), key or no key; key_parameter_openapi()
+    documents it."""
+    raw = headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    try:
+        return _KEY.validate_python(raw)
+    except ValidationError as exc:
+        details = validation_details(exc.errors(include_url=False))
+        for item in details:
+            item["loc"] = ["header", IDEMPOTENCY_HEADER]
+        raise ApiError(422, "invalid_request", invalid_message(details), details=details) from None
+
+
+def key_parameter_openapi() -> dict[str, Any]:
+    """The header's OpenAPI parameter, as FastAPI writes an optional ``Header`` parameter."""
+    return {
+        "name": IDEMPOTENCY_HEADER,
+        "in": "header",
+        "required": False,
+        "description": KEY_DESCRIPTION,
+        "schema": {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
+                {"type": "null"},
+            ],
+            "title": IDEMPOTENCY_HEADER,
+            "description": KEY_DESCRIPTION,
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -71,7 +119,7 @@ def fingerprint(submission: JobSubmission) -> str:
 
 
 def claim_for(key: str | None, submission: JobSubmission, ttl_s: int) -> IdempotencyClaim | None:
-    """The claim of a request; the key was validated against KEY_PATTERN by the route."""
+    """The claim of a request; the key was validated by read_key."""
     return None if key is None else IdempotencyClaim(key, fingerprint(submission), ttl_s)
 
 

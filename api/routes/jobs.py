@@ -15,14 +15,13 @@ from api.backpressure import queue_full
 from api.dependencies import GatewayDep
 from api.errors import ApiError, error_responses
 from api.idempotency import (
-    IDEMPOTENCY_HEADER,
-    KEY_PATTERN,
-    MAX_KEY_LENGTH,
     REPLAYED_HEADER,
     IdempotencyClaim,
     StoredClaim,
     claim_for,
     ensure_same_request,
+    key_parameter_openapi,
+    read_key,
     stored_claim,
 )
 from api.job_requests import read_submission
@@ -55,20 +54,6 @@ async def _load_or_404(store: JobStore, job_id: str) -> JobRecord:
         raise _not_found(job_id)
     return record
 
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias=IDEMPOTENCY_HEADER,
-        min_length=1,
-        max_length=MAX_KEY_LENGTH,
-        pattern=KEY_PATTERN,
-        description="A key of your choice (e.g. a UUID, at most 255 printable ASCII characters). "
-        "Repeating the request with the same key and body answers 200 with the same job instead of "
-        "creating another; the same key with a different body is refused (422 `idempotency_key_reused`). "
-        "Keys are kept AMULET_IDEMPOTENCY_TTL_S.",
-    ),
-]
 
 _REPLAY_HEADERS = {
     REPLAYED_HEADER: {
@@ -107,15 +92,15 @@ _GET_JOB_LINK = {
         },
         **error_responses(413, 415, 422, 429, 503),
     },
-    openapi_extra=job_request_openapi(),
+    openapi_extra={**job_request_openapi(), "parameters": [key_parameter_openapi()]},
 )
 async def create_job(
     request: Request,
     response: Response,
     gateway: GatewayDep,
-    idempotency_key: IdempotencyKey = None,
 ) -> Job:
     settings, redis, store = gateway.settings, gateway.redis, gateway.store
+    idempotency_key = read_key(request.headers)  # before the body, as for a declared parameter
     submission = await read_submission(request, settings.MAX_UPLOAD_BYTES)
     claim = claim_for(idempotency_key, submission, settings.IDEMPOTENCY_TTL_S)
     if claim is not None:
