@@ -3,16 +3,18 @@ DELETE /jobs/{id})."""
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import re
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
+from redis.exceptions import RedisError
 
 from api.auth import RequireApiKey
 from api.backpressure import queue_full
-from api.dependencies import GatewayDep
+from api.dependencies import Gateway, GatewayDep
 from api.errors import ApiError, error_responses
 from api.idempotency import (
     REPLAYED_HEADER,
@@ -24,7 +26,7 @@ from api.idempotency import (
     read_key,
     stored_claim,
 )
-from api.job_requests import read_submission
+from api.job_requests import JobSubmission, read_submission
 from api.job_store import CancelOutcome, JobStore, QueueFull
 from api.job_view import job_url, render_job
 from api.openapi import job_request_openapi
@@ -34,6 +36,8 @@ from api.workers import disabled_everywhere
 from shared.job_record import JobRecord
 from shared.jobs import Job, JobStatus
 from shared.tasks import BINARY_RESULT_TASKS, queue_for
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/jobs", tags=["jobs"], dependencies=[RequireApiKey], responses=error_responses(401, 403)
@@ -71,43 +75,95 @@ _GET_JOB_LINK = {
 }
 
 
+_PREFERENCE_APPLIED = {
+    "description": "wait=N when the Prefer: wait=N header was honoured (N after the cap).",
+    "schema": {"type": "string"},
+}
+_LOCATION = {"description": "The job's URL.", "schema": {"type": "string"}}
+# POST /jobs reads Prefer itself, like Idempotency-Key (see api/idempotency.py read_key): a
+# declared header parameter costs FastAPI CPU on every request, header or not.
+_POST_PREFER_DESCRIPTION = (
+    "RFC 7240 `wait=N`: after creating the job, wait up to N seconds (capped by AMULET_MAX_WAIT_S) for "
+    "it to finish and answer with the job as it is then: 201 when it finished, 202 when it is still "
+    "queued or running. One request instead of POST then GET ?wait=N, for a short job."
+)
+_POST_PREFER_PARAMETER = {
+    "name": "prefer",
+    "in": "header",
+    "required": False,
+    "description": _POST_PREFER_DESCRIPTION,
+    "schema": {
+        "anyOf": [{"type": "string"}, {"type": "null"}],
+        "description": _POST_PREFER_DESCRIPTION,
+        "title": "Prefer",
+    },
+}
+
+
 @router.post(
     "",
     status_code=202,
     response_model=Job,
-    summary="Create a job",
+    summary="Create a job, optionally waiting for it to finish",
     operation_id="create_job",
     responses={
         202: {
-            "description": "Accepted: the job is queued.",
-            "headers": {"Location": {"description": "The job's URL.", "schema": {"type": "string"}}},
+            "description": "Accepted: the job is queued (after a `Prefer: wait`: still queued or running).",
+            "headers": {"Location": _LOCATION, "Preference-Applied": _PREFERENCE_APPLIED},
+            "links": _GET_JOB_LINK,
+        },
+        201: {
+            "model": Job,
+            "description": "With `Prefer: wait=N` only: the job was created and finished (succeeded, failed "
+            "or canceled) within the wait; the body is the finished job, result included.",
+            "headers": {"Location": _LOCATION, "Preference-Applied": _PREFERENCE_APPLIED},
             "links": _GET_JOB_LINK,
         },
         200: {
             "model": Job,
             "description": "A replay: an earlier request with the same Idempotency-Key and body "
-            "created this job (in whatever state it is now).",
-            "headers": _REPLAY_HEADERS,
+            "created this job (in whatever state it is now, or once the `Prefer: wait` ends).",
+            "headers": {**_REPLAY_HEADERS, "Preference-Applied": _PREFERENCE_APPLIED},
             "links": _GET_JOB_LINK,
         },
         **error_responses(413, 415, 422, 429, 503),
     },
-    openapi_extra={**job_request_openapi(), "parameters": [key_parameter_openapi()]},
+    openapi_extra={**job_request_openapi(), "parameters": [key_parameter_openapi(), _POST_PREFER_PARAMETER]},
 )
 async def create_job(
     request: Request,
     response: Response,
     gateway: GatewayDep,
 ) -> Job:
-    settings, redis, store = gateway.settings, gateway.redis, gateway.store
+    settings = gateway.settings
     idempotency_key = read_key(request.headers)  # before the body, as for a declared parameter
+    requested_wait = prefer_wait(request.headers.get("prefer"))
     submission = await read_submission(request, settings.MAX_UPLOAD_BYTES)
     claim = claim_for(idempotency_key, submission, settings.IDEMPOTENCY_TTL_S)
+    record, replayed = await _create_or_replay(gateway, submission, claim)
+    if requested_wait is not None:
+        timeout = min(requested_wait, settings.MAX_WAIT_S)
+        record = await _wait_after_create(gateway, record, timeout)
+        response.headers["Preference-Applied"] = f"wait={format_seconds(timeout)}"
+    if replayed:
+        response.status_code = 200
+        response.headers[REPLAYED_HEADER] = "true"
+    elif record.status.is_terminal():
+        response.status_code = 201  # only after a wait: a job is created queued
+    response.headers["Location"] = job_url(record.id)
+    return render_job(record)
+
+
+async def _create_or_replay(
+    gateway: Gateway, submission: JobSubmission, claim: IdempotencyClaim | None
+) -> tuple[JobRecord, bool]:
+    """The new job, or (True) the job an earlier request with the same Idempotency-Key created."""
+    settings, redis, store = gateway.settings, gateway.redis, gateway.store
     if claim is not None:
         # A replay answers with its job even when the queue is full or the task now disabled.
         earlier = await stored_claim(redis, claim)
-        if earlier is not None and (replay := await _replay(store, claim, earlier, response)) is not None:
-            return replay
+        if earlier is not None and (replay := await _replay(store, claim, earlier)) is not None:
+            return replay, True
     if disabled_everywhere(await gateway.worker_view.get(redis), submission.task):
         raise ApiError(
             422,
@@ -122,29 +178,36 @@ async def create_job(
     while isinstance(created, StoredClaim):
         # A concurrent request with the same key won the race: answer with its job.
         assert claim is not None
-        replay = await _replay(store, claim, created, response)
+        replay = await _replay(store, claim, created)
         if replay is not None:
-            return replay
+            return replay, True
         # Its job expired in the meantime, which frees the key.
         created = await store.create(job_id, submission, message, settings.MAX_QUEUE_DEPTH, claim)
     if isinstance(created, QueueFull):
         raise queue_full(queue_for(submission.task), created.depth, settings.MAX_QUEUE_DEPTH)
-    response.headers["Location"] = job_url(job_id)
-    return render_job(created)
+    return created, False
 
 
-async def _replay(
-    store: JobStore, claim: IdempotencyClaim, earlier: StoredClaim, response: Response
-) -> Job | None:
-    """The earlier request's job (200 + Idempotency-Replayed), or None when it has expired."""
+async def _replay(store: JobStore, claim: IdempotencyClaim, earlier: StoredClaim) -> JobRecord | None:
+    """The earlier request's job, or None when it has expired."""
     ensure_same_request(claim, earlier)
-    record = await store.load(earlier.job_id)
-    if record is None:
-        return None
-    response.status_code = 200
-    response.headers[REPLAYED_HEADER] = "true"
-    response.headers["Location"] = job_url(record.id)
-    return render_job(record)
+    return await store.load(earlier.job_id)
+
+
+async def _wait_after_create(gateway: Gateway, record: JobRecord, timeout: float) -> JobRecord:
+    """The job once it is terminal or ``timeout`` has passed.
+
+    The job exists by now, so a failed wait must not turn into an error: a client that saw a 503
+    would retry and create the job again. Redis failing here answers with the job as it was.
+    """
+    if timeout <= 0 or record.status.is_terminal():
+        return record
+    try:
+        waited = await wait_until_terminal(gateway.listener, record.id, gateway.store.load, timeout)
+    except RedisError as exc:
+        log.warning("Waiting for new job %s failed (%r): answering with it as created", record.id, exc)
+        return record
+    return waited if waited is not None else record
 
 
 @router.get(
@@ -155,12 +218,7 @@ async def _replay(
     responses={
         200: {
             "description": "The job as it is now (terminal, or the wait ended).",
-            "headers": {
-                "Preference-Applied": {
-                    "description": "wait=N when the Prefer: wait=N header was honoured (N after the cap).",
-                    "schema": {"type": "string"},
-                }
-            },
+            "headers": {"Preference-Applied": _PREFERENCE_APPLIED},
         },
         **error_responses(404, 422, 503),
     },
