@@ -6,6 +6,7 @@ Run it with ``python -m api`` or
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,6 +68,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker_view=LiveWorkerView(settings.WORKER_STALE_S),
     )
     listener.start()
+    # Everything built so far (the Celery app, FastAPI's routes, pydantic's validators, these clients)
+    # lives as long as the process. Frozen, the collector's older generations stop traversing it
+    # again and again under load: +8% POST /jobs per second (workload 1). Collected first, so no
+    # startup garbage is kept for good. Ref: https://docs.python.org/3/library/gc.html#gc.freeze
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:
