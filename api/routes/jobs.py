@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from api.auth import RequireApiKey
 from api.backpressure import queue_full
-from api.dependencies import Gateway, GatewayDep
+from api.dependencies import Gateway, GatewayDep, gateway_of
 from api.errors import ApiError, error_responses
 from api.idempotency import (
     REPLAYED_HEADER,
@@ -133,8 +133,8 @@ _POST_PREFER_PARAMETER = {
 async def create_job(
     request: Request,
     response: Response,
-    gateway: GatewayDep,
 ) -> Job:
+    gateway = gateway_of(request)
     settings = gateway.settings
     idempotency_key = read_key(request.headers)  # before the body, as for a declared parameter
     requested_wait = prefer_wait(request.headers.get("prefer"))
