@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from api.dependencies import Gateway
 from api.errors import install_error_handlers
@@ -52,11 +52,16 @@ def _configure_logging(level: str) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ApiSettings = app.state.settings
     # Nothing here talks to Redis yet: the gateway starts (and /readyz explains) while Redis is down.
-    redis = Redis.from_url(
+    # A blocking pool: a burst of more concurrent requests than connections waits for a free one
+    # (redis-py's default pool refuses them at once, which clients would see as 503s).
+    pool = BlockingConnectionPool.from_url(
         settings.REDIS_URL,
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
+        timeout=settings.REDIS_POOL_TIMEOUT_S,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         socket_timeout=REDIS_SOCKET_TIMEOUT_S,
     )
+    redis = Redis(connection_pool=pool)
     publisher = JobPublisher(make_celery(settings, main="amulet-api"))
     listener = JobDoneListener(settings.REDIS_URL)
     app.state.gateway = Gateway(
@@ -80,6 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await listener.stop()
         await anyio.to_thread.run_sync(publisher.close)
         await redis.aclose()
+        await pool.aclose()
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:

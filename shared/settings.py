@@ -93,6 +93,17 @@ class ApiSettings(CommonSettings):
     IDEMPOTENCY_TTL_S: int = Field(
         86_400, ge=60, description="How long an Idempotency-Key is remembered (and answers with its job)."
     )
+    REDIS_MAX_CONNECTIONS: int = Field(
+        100,
+        ge=1,
+        description="Redis connections one gateway process opens at most; a request that finds them all "
+        "busy waits for one (up to REDIS_POOL_TIMEOUT_S) instead of failing.",
+    )
+    REDIS_POOL_TIMEOUT_S: float = Field(
+        10.0,
+        gt=0,
+        description="How long a request waits for a free Redis connection before answering 503.",
+    )
 
     _split_queues = field_validator("REQUIRED_QUEUES", mode="before")(_split_csv)
     _split_keys = field_validator("API_KEYS", mode="before")(_split_csv)
