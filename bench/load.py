@@ -85,6 +85,11 @@ def timed(fn: Callable[[], object], n: int) -> list[float]:
     return out
 
 
+# Clients ask POST /jobs to hold the answer until the job is done (docs/api.md, Prefer: wait):
+# one request per job instead of a POST and a GET, as a client of the service would do it.
+PREFER_WAIT = {"Prefer": "wait=30"}
+
+
 async def saturate(
     base_url: str, make_request: Callable[[aiohttp.ClientSession], Awaitable[dict]], jobs: int, users: int
 ) -> tuple[float, list[dict]]:

@@ -205,7 +205,7 @@ _EMBED_COUNTER = iter(range(10**9))  # a different sentence per job
 
 
 async def _post_embed(client: aiohttp.ClientSession) -> dict:
-    async with client.post("/jobs", json=_embed_request(next(_EMBED_COUNTER))) as r:
+    async with client.post("/jobs", json=_embed_request(next(_EMBED_COUNTER)), headers=load.PREFER_WAIT) as r:
         return await r.json()
 
 
@@ -324,7 +324,7 @@ def transcribe_saturation(env: Env, sizes: Sizes, model_dir: Path, sweep: dict[i
         form.add_field("task", "transcribe")
         form.add_field("params", '{"language": "en", "return_timestamps": false}')
         form.add_field("file", audio, filename="clip.wav", content_type="audio/wav")
-        async with client.post("/jobs", data=form) as r:
+        async with client.post("/jobs", data=form, headers=load.PREFER_WAIT) as r:
             return await r.json()
 
     model = {"transcribe": model_dir}
