@@ -77,11 +77,18 @@ def median(values: list[float]) -> float:
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:
     """Latencies (ms) of ``n`` sequential calls."""
-    out = []
+    return timed_alternately([fn], n)[0]
+
+
+def timed_alternately(fns: list[Callable[[], object]], n: int) -> list[list[float]]:
+    """Latencies (ms) of ``n`` calls of each function, taking turns, so that a slow spell of the
+    shared machine hits all of them alike."""
+    out: list[list[float]] = [[] for _ in fns]
     for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
+        for fn, latencies in zip(fns, out, strict=True):
+            start = time.perf_counter()
+            fn()
+            latencies.append((time.perf_counter() - start) * 1000)
     return out
 
 
