@@ -116,8 +116,14 @@ async def _from_multipart(request: Request, max_bytes: int) -> JobSubmission:
         unknown = sorted(set(form.keys()) - MULTIPART_FIELDS)
         if unknown:
             raise _invalid(
-                [{"loc": ["body", name], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
-                 for name in unknown]
+                [
+                    {
+                        "loc": ["body", name],
+                        "msg": "Extra inputs are not permitted",
+                        "type": "extra_forbidden",
+                    }
+                    for name in unknown
+                ]
             )
         task_field = form.get("task")
         task = parse_task(task_field if isinstance(task_field, str) else None, ["body", "task"])
