@@ -8,7 +8,6 @@ runs the real model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,7 +41,7 @@ def handler() -> Handler:
 
 
 @pytest.fixture
-def forward_passes(handler: Handler) -> Iterator[list[int]]:
+def forward_passes(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of chunks each ``generate`` call decoded, in call order."""
     model = handler.pipe.model
     real_generate = model.generate
@@ -53,11 +52,8 @@ def forward_passes(handler: Handler) -> Iterator[list[int]]:
         sizes.append(int(features.shape[0]))
         return real_generate(*args, **kwargs)
 
-    model.generate = counting_generate
-    try:
-        yield sizes
-    finally:
-        model.generate = real_generate
+    monkeypatch.setattr(model, "generate", counting_generate)
+    return sizes
 
 
 def _item(handler: Handler, tmp_path: Path, name: str, seconds: float):
