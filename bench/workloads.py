@@ -140,8 +140,9 @@ def round_trip(env: Env, sizes: Sizes) -> Row:
             def job() -> None:
                 # One request: POST /jobs holds the answer until the job is done (Prefer: wait).
                 r = client.post("/jobs", json=body, headers=load.PREFER_WAIT)
-                assert r.status_code == 201 and r.json()["status"] == "succeeded", r.text
-                timings.append(r.json()["timings"])
+                finished = r.json()
+                assert r.status_code == 201 and finished["status"] == "succeeded", r.text
+                timings.append(finished["timings"])
 
             def job_then_get() -> None:
                 # Two requests, as a client without Prefer: wait does it.
