@@ -6,12 +6,12 @@ one list per higher priority step named ``<queue>\\x06\\x16<step>``. Messages a 
 taken but not acknowledged (running jobs) are not waiting and are not counted.
 
 The depth is checked in the same Lua script that creates the job and pushes its message
-(api/job_store.py), so concurrent requests cannot overshoot the limit.
+(shared/redis_protocol.py create_job), so concurrent requests cannot overshoot the limit.
 """
 
 from __future__ import annotations
 
-from api.errors import ApiError
+from api.errors import ApiError, ApiErrorCode
 from shared.tasks import Queue
 
 # Ref: kombu/transport/redis.py, Channel.sep, PRIORITY_STEPS and _q_for_pri.
@@ -32,7 +32,7 @@ def queue_lists(queue: Queue) -> list[str]:
 def queue_full(queue: Queue, depth: int, max_depth: int) -> ApiError:
     return ApiError(
         429,
-        "queue_full",
+        ApiErrorCode.QUEUE_FULL,
         f"The {queue.value!r} queue already holds {depth} waiting jobs (AMULET_MAX_QUEUE_DEPTH="
         f"{max_depth}); retry after {QUEUE_FULL_RETRY_AFTER_S} s.",
         details={"queue": queue.value, "depth": depth, "max_depth": max_depth},

@@ -7,6 +7,7 @@ Redis connection, answers ``{"error": {"code", "message", "details"}}`` (docs/ap
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,32 +21,45 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from api.schemas import ErrorResponse
-
 log = logging.getLogger(__name__)
 
-_GENERIC_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
 
-_DESCRIPTIONS = {
-    401: "No API key, while the server has keys configured (`unauthorized`)",
-    403: "The API key is not one of the server's keys (`forbidden`)",
-    404: "Not found (`job_not_found`, `no_binary_result`)",
-    409: "The job has not succeeded (`result_not_ready`)",
-    413: "Request body over AMULET_MAX_UPLOAD_BYTES (`payload_too_large`)",
-    415: "Not JSON / multipart, or the wrong one for the task (`unsupported_media_type`)",
-    422: "Invalid request (`invalid_request`, `unknown_task`, `task_disabled`, `idempotency_key_reused`)",
-    429: "The task's queue is full (`queue_full`); retry after `Retry-After` seconds",
-    503: "Redis or the broker cannot be reached (`redis_unavailable`) or Redis is out of memory "
-    "(`redis_out_of_memory`)",
+class ApiErrorCode(StrEnum):
+    """Every ``error.code`` the gateway answers with (docs/api.md has the table, checked by a test)."""
+
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    JOB_NOT_FOUND = "job_not_found"
+    NO_BINARY_RESULT = "no_binary_result"
+    RESULT_NOT_READY = "result_not_ready"
+    JOB_FINISHED = "job_finished"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNKNOWN_TASK = "unknown_task"
+    TASK_DISABLED = "task_disabled"
+    INVALID_REQUEST = "invalid_request"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    QUEUE_FULL = "queue_full"
+    REDIS_UNAVAILABLE = "redis_unavailable"
+    REDIS_OUT_OF_MEMORY = "redis_out_of_memory"
+    # Starlette's own answers: an unknown route, a method the route does not have.
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    BAD_REQUEST = "bad_request"
+    NOT_ACCEPTABLE = "not_acceptable"
+    HTTP_ERROR = "http_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+_GENERIC_CODES = {
+    400: ApiErrorCode.BAD_REQUEST,
+    401: ApiErrorCode.UNAUTHORIZED,
+    403: ApiErrorCode.FORBIDDEN,
+    404: ApiErrorCode.NOT_FOUND,
+    405: ApiErrorCode.METHOD_NOT_ALLOWED,
+    406: ApiErrorCode.NOT_ACCEPTABLE,
+    413: ApiErrorCode.PAYLOAD_TOO_LARGE,
+    415: ApiErrorCode.UNSUPPORTED_MEDIA_TYPE,
 }
 
 # How Redis refuses a write under maxmemory with the noeviction policy.
@@ -68,7 +82,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def redis_out_of_memory(details: Any = None) -> ApiError:
     return ApiError(
         503,
-        "redis_out_of_memory",
+        ApiErrorCode.REDIS_OUT_OF_MEMORY,
         "The job store (Redis) is full (maxmemory reached; it never evicts jobs) and refused the "
         "write, so nothing was stored. Retry later; operators: raise Redis's maxmemory or shorten "
         "AMULET_RESULT_TTL_S.",
@@ -83,7 +97,7 @@ class ApiError(Exception):
     def __init__(
         self,
         status_code: int,
-        code: str,
+        code: ApiErrorCode,
         message: str,
         details: Any = None,
         headers: dict[str, str] | None = None,
@@ -97,18 +111,14 @@ class ApiError(Exception):
 
 
 def error_response(
-    status_code: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    status_code: int,
+    code: ApiErrorCode,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": jsonable_encoder(details)}}
+    body = {"error": {"code": code.value, "message": message, "details": jsonable_encoder(details)}}
     return JSONResponse(body, status_code=status_code, headers=headers)
-
-
-def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the given error statuses, all with the error body."""
-    return {
-        status: {"model": ErrorResponse, "description": _DESCRIPTIONS.get(status, "Error")}
-        for status in status_codes
-    }
 
 
 def validation_details(errors: Any) -> list[dict[str, Any]]:
@@ -138,12 +148,12 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = validation_details(exc.errors())
-    return error_response(422, "invalid_request", invalid_message(details), details)
+    return error_response(422, ApiErrorCode.INVALID_REQUEST, invalid_message(details), details)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _GENERIC_CODES.get(exc.status_code, "http_error")
+    code = _GENERIC_CODES.get(exc.status_code, ApiErrorCode.HTTP_ERROR)
     headers = exc.headers
     if exc.status_code == 405:
         # Starlette's Allow names the methods of the first route matching the path only;
@@ -174,13 +184,13 @@ async def _redis_error(_: Request, exc: Exception) -> JSONResponse:
         log.warning("Redis refused a command: %r", exc)
         message = "The job store (Redis) refused the request; retry later."
     return error_response(
-        503, "redis_unavailable", message, headers={"Retry-After": str(REDIS_RETRY_AFTER_S)}
+        503, ApiErrorCode.REDIS_UNAVAILABLE, message, headers={"Retry-After": str(REDIS_RETRY_AFTER_S)}
     )
 
 
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     log.exception("Unhandled error", exc_info=exc)
-    return error_response(500, "internal_error", "Internal error in the gateway.")
+    return error_response(500, ApiErrorCode.INTERNAL_ERROR, "Internal error in the gateway.")
 
 
 def install_error_handlers(app: FastAPI) -> None:

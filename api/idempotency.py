@@ -1,28 +1,28 @@
 """The ``Idempotency-Key`` header of POST /jobs.
 
-A key is stored as ``amulet:idempotency:<key>`` -> "<job id> <fingerprint>", written by the
-same Lua script that creates the job record (api/job_store.py), which first checks the key
-atomically: of concurrent identical requests exactly one creates a job and the others answer
-with it. The fingerprint is a
-SHA-256 of a canonical form of what the job does (task, input, params and, for uploads, the
-file's SHA-256), so the same key with another body is refused instead of silently answered
-with a job that does something else.
+A key is stored per caller as ``amulet:idempotency:<owner>:<key>`` -> "<job id> <fingerprint>",
+written by the same Lua script that creates the job record (shared/redis_protocol.py create_job),
+which first checks the key atomically: of concurrent identical requests exactly one creates a job
+and the others answer with it. Keys are per API key (owner), so one client's key never answers
+with another client's job. The fingerprint is a SHA-256 of a canonical form of what the job does
+(task, input, params and, for uploads, the file's SHA-256), so the same key with another body is
+refused instead of silently answered with a job that does something else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from starlette.datastructures import Headers
 
-from api.errors import ApiError, invalid_message, validation_details
+from api.errors import ApiError, ApiErrorCode, invalid_message, validation_details
 from api.job_requests import JobSubmission
 from shared import redis_keys
+from shared.redis_protocol import IdempotencyClaim, StoredClaim
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Set to "true" on an answer that returns the job an earlier request created.
@@ -56,7 +56,7 @@ def read_key(headers: Headers) -> str | None:
         details = validation_details(exc.errors(include_url=False))
         for item in details:
             item["loc"] = ["header", IDEMPOTENCY_HEADER]
-        raise ApiError(422, "invalid_request", invalid_message(details), details=details) from None
+        raise ApiError(422, ApiErrorCode.INVALID_REQUEST, invalid_message(details), details=details) from None
 
 
 def key_parameter_openapi() -> dict[str, Any]:
@@ -77,36 +77,6 @@ def key_parameter_openapi() -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class IdempotencyClaim:
-    """What a request with an Idempotency-Key asks to store."""
-
-    key: str
-    fingerprint: str
-    ttl_s: int
-
-    @property
-    def redis_key(self) -> str:
-        return redis_keys.idempotency(self.key)
-
-    def value(self, job_id: str) -> str:
-        return f"{job_id} {self.fingerprint}"
-
-
-@dataclass(frozen=True)
-class StoredClaim:
-    """What an earlier request stored under the same key."""
-
-    job_id: str
-    fingerprint: str
-
-    @classmethod
-    def parse(cls, raw: bytes | str) -> StoredClaim:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        job_id, _, fingerprint = text.partition(" ")
-        return cls(job_id, fingerprint)
-
-
 def fingerprint(submission: JobSubmission) -> str:
     canonical = {
         "task": submission.task.value,
@@ -118,16 +88,16 @@ def fingerprint(submission: JobSubmission) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def claim_for(key: str | None, submission: JobSubmission, ttl_s: int) -> IdempotencyClaim | None:
+def claim_for(key: str | None, owner: str, submission: JobSubmission, ttl_s: int) -> IdempotencyClaim | None:
     """The claim of a request; the key was validated by read_key."""
-    return None if key is None else IdempotencyClaim(key, fingerprint(submission), ttl_s)
+    return None if key is None else IdempotencyClaim(owner, key, fingerprint(submission), ttl_s)
 
 
 def ensure_same_request(claim: IdempotencyClaim, stored: StoredClaim) -> None:
     if stored.fingerprint != claim.fingerprint:
         raise ApiError(
             422,
-            "idempotency_key_reused",
+            ApiErrorCode.IDEMPOTENCY_KEY_REUSED,
             f"The {IDEMPOTENCY_HEADER} {claim.key!r} was already used for a different request (job "
             f"{stored.job_id}). Send the same body to get that job again, or use a new key for a new job.",
             details={"job_id": stored.job_id},
@@ -135,5 +105,5 @@ def ensure_same_request(claim: IdempotencyClaim, stored: StoredClaim) -> None:
 
 
 async def stored_claim(redis: Redis, claim: IdempotencyClaim) -> StoredClaim | None:
-    raw = await redis.get(claim.redis_key)
+    raw = await redis.get(redis_keys.idempotency(claim.owner, claim.key))
     return None if raw is None else StoredClaim.parse(raw)

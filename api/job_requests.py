@@ -15,9 +15,9 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.datastructures import UploadFile
 
-from api.errors import ApiError, invalid_message, validation_details
+from api.errors import ApiError, ApiErrorCode, invalid_message, validation_details
 from api.uploads import MULTIPART_MEDIA_TYPE, is_json, media_type, read_json_body, read_multipart
-from shared.task_schemas import TASK_INPUTS, TASK_PARAMS
+from shared.task_schemas import TASK_INPUTS, TASK_PARAMS, TranscribeInput
 from shared.tasks import AUDIO_INPUT_TASKS, TaskName
 
 JSON_TASKS: tuple[TaskName, ...] = tuple(t for t in TaskName if t not in AUDIO_INPUT_TASKS)
@@ -56,11 +56,11 @@ JSON_REQUEST_MODELS: dict[TaskName, type[BaseModel]] = {t: _json_request_model(t
 
 
 def _invalid(details: list[dict[str, Any]], message: str | None = None) -> ApiError:
-    return ApiError(422, "invalid_request", message or invalid_message(details), details=details)
+    return ApiError(422, ApiErrorCode.INVALID_REQUEST, message or invalid_message(details), details=details)
 
 
 def _unsupported(message: str) -> ApiError:
-    return ApiError(415, "unsupported_media_type", message)
+    return ApiError(415, ApiErrorCode.UNSUPPORTED_MEDIA_TYPE, message)
 
 
 def parse_task(value: object, loc: list[str]) -> TaskName:
@@ -72,7 +72,7 @@ def parse_task(value: object, loc: list[str]) -> TaskName:
         available = [t.value for t in TaskName]
         raise ApiError(
             422,
-            "unknown_task",
+            ApiErrorCode.UNKNOWN_TASK,
             f"Unknown task {value!r}; use one of: {', '.join(available)}.",
             details={"available": available},
         ) from None
@@ -142,7 +142,13 @@ async def _from_multipart(request: Request, max_bytes: int) -> JobSubmission:
             raise _invalid(
                 [{"loc": ["body", "file"], "msg": "The uploaded file is empty", "type": "value_error"}]
             )
-        return JobSubmission(task=task, params=params, audio=audio, input_filename=upload.filename or None)
+        try:
+            upload_input = TranscribeInput(audio=audio, filename=upload.filename or None)
+        except ValidationError as exc:
+            raise _invalid(_prefixed(exc, ["body", "file"])) from exc
+        return JobSubmission(
+            task=task, params=params, audio=upload_input.audio, input_filename=upload_input.filename
+        )
     finally:
         await form.close()
 

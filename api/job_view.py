@@ -1,9 +1,24 @@
-"""Rendering a stored JobRecord as the API's job object (shared.jobs.Job)."""
+"""Rendering a stored JobRecord as the API's job object (shared.jobs.Job), links included.
+
+The gateway is the only one that knows its own URLs: the worker stores results, and the links to
+them (``links``, and ``result.url`` of a binary result) are made here.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.job_record import JobRecord
-from shared.jobs import ErrorCode, Job, JobError, JobLinks, JobStatus, JobTimings, from_timestamp
+from shared.jobs import (
+    ErrorCode,
+    Job,
+    JobError,
+    JobLinks,
+    JobStatus,
+    JobSummary,
+    JobTimings,
+    from_timestamp,
+)
 from shared.tasks import BINARY_RESULT_TASKS
 
 
@@ -30,24 +45,38 @@ def _error(raw: object) -> JobError | None:
     return JobError(code=ErrorCode.INTERNAL_ERROR.value, message=str(raw))
 
 
-def render_job(record: JobRecord) -> Job:
-    has_download = record.status is JobStatus.SUCCEEDED and record.task in BINARY_RESULT_TASKS
-    return Job(
-        id=record.id,
-        task=record.task,
-        status=record.status,
-        model=record.model,
-        created_at=from_timestamp(record.created_at),
-        started_at=from_timestamp(record.started_at),
-        finished_at=from_timestamp(record.finished_at),
-        params=record.params,
-        result=record.result,
-        error=_error(record.error),
-        timings=JobTimings(
+def _has_download(record: JobRecord) -> bool:
+    return record.status is JobStatus.SUCCEEDED and record.task in BINARY_RESULT_TASKS
+
+
+def _fields(record: JobRecord) -> dict[str, Any]:
+    download = result_url(record.id) if _has_download(record) else None
+    return {
+        "id": record.id,
+        "task": record.task,
+        "status": record.status,
+        "model": record.model,
+        "created_at": from_timestamp(record.created_at),
+        "started_at": from_timestamp(record.started_at),
+        "finished_at": from_timestamp(record.finished_at),
+        "params": record.params,
+        "error": _error(record.error),
+        "timings": JobTimings(
             queue_wait_s=_seconds_between(record.created_at, record.started_at),
             run_s=_seconds_between(record.started_at, record.finished_at),
             batch_size=record.batch_size,
         ),
-        attempts=record.attempts,
-        links=JobLinks(self=job_url(record.id), result=result_url(record.id) if has_download else None),
-    )
+        "attempts": record.attempts,
+        "links": JobLinks(self=job_url(record.id), result=download),
+    }
+
+
+def render_job(record: JobRecord) -> Job:
+    result = record.result
+    if _has_download(record) and isinstance(result, dict):
+        result = {**result, "url": result_url(record.id)}
+    return Job(**_fields(record), result=result)
+
+
+def render_summary(record: JobRecord) -> JobSummary:
+    return JobSummary(**_fields(record))

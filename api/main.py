@@ -15,14 +15,15 @@ import anyio.to_thread
 from fastapi import FastAPI
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from api.auth import KeyRing
 from api.dependencies import Gateway
 from api.errors import install_error_handlers
-from api.job_store import JobStore
+from api.job_service import JobService
+from api.live_workers import LiveWorkerView
 from api.openapi import install_request_schemas
 from api.publishing import JobPublisher
 from api.routes import health, jobs, tasks
 from api.waiting import JobDoneListener
-from api.workers import LiveWorkerView
 from shared.celery_app import make_celery
 from shared.settings import ApiSettings, api_settings
 
@@ -64,13 +65,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = Redis(connection_pool=pool)
     publisher = JobPublisher(make_celery(settings, main="amulet-api"))
     listener = JobDoneListener(settings.REDIS_URL)
+    worker_view = LiveWorkerView(settings.WORKER_STALE_S)
     app.state.gateway = Gateway(
         settings=settings,
         redis=redis,
-        store=JobStore(redis, settings),
-        publisher=publisher,
-        listener=listener,
-        worker_view=LiveWorkerView(settings.WORKER_STALE_S),
+        jobs=JobService(settings, redis, publisher, listener, worker_view),
+        worker_view=worker_view,
     )
     listener.start()
     # Everything built so far (the Celery app, FastAPI's routes, pydantic's validators, these clients)
@@ -98,6 +98,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keyring = KeyRing(settings)
     install_error_handlers(app)
     app.include_router(jobs.router)
     app.include_router(tasks.router)

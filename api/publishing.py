@@ -5,8 +5,8 @@ publisher (kombu) is synchronous and costs about 0.5-1 ms of CPU per message, wh
 machine caps the gateway at a few hundred jobs/s however it is threaded (it holds the GIL). So
 the gateway builds the very message Celery's ``send_task`` would put on the Redis transport,
 with Celery's ``as_task_v2`` (headers, properties, body) and kombu's serialisation and body
-encoding; JobStore.create pushes it (LPUSH) in the same Lua script that stores the job record,
-so a job is queued exactly when its message is: one round trip, no thread.
+encoding; create_job (shared/redis_protocol.py) pushes it (LPUSH) in the same Lua script that
+stores the job record, so a job is queued exactly when its message is: one round trip, no thread.
 
 Only the job id and the transport's delivery tag differ from one message of a task to the next,
 so the publisher builds each task's message once, with placeholders, and fills them in per job

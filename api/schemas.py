@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.jobs import JobSummary
 from shared.tasks import Queue, TaskName
 
 
@@ -23,6 +24,13 @@ class ErrorResponse(BaseModel):
     """Every error answer has this body."""
 
     error: ErrorDetail
+
+
+class JobList(BaseModel):
+    """A page of GET /jobs."""
+
+    jobs: list[JobSummary] = Field(description="Newest first, without their results.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: there is none.")
 
 
 class TaskModel(BaseModel):

@@ -16,7 +16,7 @@ from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.errors import ApiError
+from api.errors import ApiError, ApiErrorCode
 
 JSON_MEDIA_TYPE = "application/json"
 MULTIPART_MEDIA_TYPE = "multipart/form-data"
@@ -39,7 +39,7 @@ def is_json(media: str) -> bool:
 def _too_large(limit: int) -> ApiError:
     return ApiError(
         413,
-        "payload_too_large",
+        ApiErrorCode.PAYLOAD_TOO_LARGE,
         f"The request body is larger than the limit of {limit} bytes (AMULET_MAX_UPLOAD_BYTES).",
         details={"max_bytes": limit},
     )
@@ -73,7 +73,7 @@ async def read_json_body(request: Request, limit: int) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(
             422,
-            "invalid_request",
+            ApiErrorCode.INVALID_REQUEST,
             "The body is not valid JSON.",
             details=[{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}],
         ) from exc
@@ -93,7 +93,7 @@ async def read_multipart(request: Request, limit: int) -> FormData:
     except MultiPartException as exc:
         raise ApiError(
             422,
-            "invalid_request",
+            ApiErrorCode.INVALID_REQUEST,
             f"The multipart body could not be parsed: {exc.message}",
             details=[{"loc": ["body"], "msg": exc.message, "type": "multipart_invalid"}],
         ) from exc

@@ -1,17 +1,18 @@
-"""How a job is stored in its Redis hash, and the atomic status transitions.
+"""How a job is stored in its Redis hash (``amulet:job:{id}``).
 
-Both sides use these: the gateway creates and reads records, the worker moves them
-forward. Transitions are Lua scripts so that a status never moves backwards and a job
-finishes exactly once, even when two parties race (a redelivered job, a cancel).
+The gateway creates and reads records, the worker moves them forward; every change of status
+goes through a script of shared/redis_protocol.py.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.jobs import JobStatus
+from shared.redis_keys import CANCEL_REQUESTED_FIELD
 from shared.tasks import TaskName
 
 
@@ -35,6 +36,10 @@ class JobRecord:
     result_content_type: str | None = None
     # How many jobs shared the forward pass that produced the result (worker/batching.py).
     batch_size: int | None = None
+    # Who created it: the key id of the API key (api/auth.py), never the key; '' without keys.
+    owner: str = ""
+    # A client asked to cancel it while it ran (shared/redis_protocol.py cancel_job).
+    cancel_requested: bool = False
 
     def to_hash(self) -> dict[str, str]:
         """Fields for HSET at creation (only what is known then)."""
@@ -45,6 +50,7 @@ class JobRecord:
             "created_at": self.created_at,
             "params": json.dumps(self.params),
             "attempts": str(self.attempts),
+            "owner": self.owner,
         }
         if self.input is not None:
             h["input"] = json.dumps(self.input)
@@ -53,7 +59,7 @@ class JobRecord:
         return h
 
     @classmethod
-    def from_hash(cls, h: dict[bytes | str, bytes | str]) -> JobRecord:
+    def from_hash(cls, h: Mapping[bytes, bytes] | Mapping[str, str]) -> JobRecord:
         d = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in h.items()
@@ -79,97 +85,6 @@ class JobRecord:
             model=d.get("model"),
             result_content_type=d.get("result_content_type"),
             batch_size=int(d["batch_size"]) if d.get("batch_size") else None,
+            owner=d.get("owner") or "",
+            cancel_requested=d.get(CANCEL_REQUESTED_FIELD) == "1",
         )
-
-
-# KEYS: job hash, and optionally the running-jobs set (redis_keys.RUNNING_SET).
-# ARGV: now, worker hostname, model, max attempts, and optionally the heartbeat key prefix
-# (redis_keys.WORKER_KEY_PREFIX) and the job id (for the running set).
-# Returns {code, detail[, fields]}: 1 started (detail = attempt number; fields = the job hash
-# after the transition, flat as HGETALL gives it, so the worker reads its job in the same round
-# trip), 0 already terminal (detail = status), -1 no such job, -2 attempts exhausted (detail =
-# attempts), -3 refused: it is running and its recorded worker's heartbeat key still exists
-# (detail = that worker).
-# A running job whose worker is gone may be started again: a redelivery after its worker was
-# lost (the reaper's re-publish, or the broker restoring the unacknowledged message). A
-# running job whose worker still beats is a duplicate message, refused without counting an
-# attempt, so however many copies of a message exist the job runs once at a time.
-# The heartbeat key is built inside the script from its prefix (not declared in KEYS): Amulet
-# uses one Redis, never a cluster.
-START_SCRIPT = """
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return {-1, ''} end
-if cur ~= 'queued' and cur ~= 'running' then return {0, cur} end
-if cur == 'running' and ARGV[5] and ARGV[5] ~= '' then
-  local owner = redis.call('HGET', KEYS[1], 'worker')
-  if owner and redis.call('EXISTS', ARGV[5] .. owner) == 1 then return {-3, owner} end
-end
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if attempts > tonumber(ARGV[4]) then return {-2, tostring(attempts)} end
-redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[2], 'model', ARGV[3])
-redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
-if KEYS[2] and ARGV[6] then redis.call('SADD', KEYS[2], ARGV[6]) end
-return {1, tostring(attempts), redis.call('HGETALL', KEYS[1])}
-"""
-
-# KEYS: job hash, input blob, result blob, and optionally the running-jobs set. ARGV: status,
-# now, result JSON or '', error JSON or '', result content type or '', TTL seconds, done
-# channel, job id, optionally the batch size the job ran in ('' or absent: none), and optionally
-# the cancel-requested field name (redis_keys.CANCEL_REQUESTED_FIELD).
-# Returns 1 finished, 2 finished as canceled instead (see below), 0 was already terminal
-# (nothing changed), -1 no such job.
-# With the cancel field given, a running job whose cancel was requested ends ``canceled``
-# whatever outcome the worker brings (no result, no error, its binary result deleted): a
-# client that asked to cancel never gets a result it was told would not come. Deciding here,
-# atomically, closes the race with a cancel that arrives while the worker writes the outcome.
-FINISH_SCRIPT = """
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return -1 end
-if cur == 'succeeded' or cur == 'failed' or cur == 'canceled' then return 0 end
-local code = 1
-local status = ARGV[1]
-if ARGV[10] and ARGV[10] ~= '' and cur == 'running' and redis.call('HGET', KEYS[1], ARGV[10]) == '1' then
-  status = 'canceled'
-end
-redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[2])
-if status == 'canceled' and ARGV[1] ~= 'canceled' then
-  code = 2
-  redis.call('DEL', KEYS[3])
-else
-  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[3]) end
-  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
-  if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'result_content_type', ARGV[5]) end
-  if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'batch_size', ARGV[9]) end
-end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
-redis.call('DEL', KEYS[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[6])) end
-if KEYS[4] then redis.call('SREM', KEYS[4], ARGV[8]) end
-redis.call('PUBLISH', ARGV[7], ARGV[8])
-return code
-"""
-
-# KEYS: job hash, input blob, result blob. ARGV: now, TTL seconds, done channel, job id,
-# cancel channel, cancel-requested field name.
-# Returns {code, status}: 1 canceled (it was queued; its message is skipped by the worker),
-# 2 cancel requested (it is running; the worker stops it where the model allows),
-# 0 already terminal (nothing changed), -1 no such job. One script, so a job that starts
-# between the client's read and the cancel is never canceled as if it were still queued.
-CANCEL_SCRIPT = """
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return {-1, ''} end
-if cur == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'canceled', 'finished_at', ARGV[1])
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-  redis.call('DEL', KEYS[2])
-  redis.call('DEL', KEYS[3])
-  redis.call('PUBLISH', ARGV[3], ARGV[4])
-  return {1, 'canceled'}
-end
-if cur == 'running' then
-  redis.call('HSET', KEYS[1], ARGV[6], '1')
-  redis.call('PUBLISH', ARGV[5], ARGV[4])
-  return {2, cur}
-end
-return {0, cur}
-"""

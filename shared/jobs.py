@@ -73,8 +73,8 @@ class JobLinks(BaseModel):
     result: str | None = Field(None, description="Download link for a binary result (e.g. audio/wav).")
 
 
-class Job(BaseModel):
-    """A job as the API returns it."""
+class JobSummary(BaseModel):
+    """A job without its result, as GET /jobs lists it (GET /jobs/{id} has the result)."""
 
     id: str
     task: TaskName
@@ -84,11 +84,16 @@ class Job(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    result: Any | None = None
     error: JobError | None = None
     timings: JobTimings = Field(default_factory=JobTimings)
     attempts: int = 0
     links: JobLinks
+
+
+class Job(JobSummary):
+    """A job as the API returns it."""
+
+    result: Any | None = None
 
 
 def utcnow() -> datetime:

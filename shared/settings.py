@@ -83,7 +83,13 @@ class ApiSettings(CommonSettings):
     API_KEYS: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="API keys clients send as 'Authorization: Bearer <key>' (comma separated). "
-        "Empty: no authentication. Health checks and the docs never need one.",
+        "Each key sees only the jobs it created. Empty (and no ADMIN_API_KEYS): no authentication. "
+        "Health checks and the docs never need one.",
+    )
+    ADMIN_API_KEYS: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API keys that see (read, cancel, delete, list) every job, not only their own "
+        "(comma separated); they are valid keys too.",
     )
     MAX_QUEUE_DEPTH: int = Field(
         10_000,
@@ -106,7 +112,7 @@ class ApiSettings(CommonSettings):
     )
 
     _split_queues = field_validator("REQUIRED_QUEUES", mode="before")(_split_csv)
-    _split_keys = field_validator("API_KEYS", mode="before")(_split_csv)
+    _split_keys = field_validator("API_KEYS", "ADMIN_API_KEYS", mode="before")(_split_csv)
 
 
 class WorkerSettings(CommonSettings):
@@ -188,7 +194,7 @@ class WorkerSettings(CommonSettings):
         None, ge=0, description="Longest an embed job waits for others to share its batch; empty: auto."
     )
 
-    # Per-task time limits (worker/control.py): a job's clock starts when it starts running (its
+    # Per-task time limits (worker/stopping.py): a job's clock starts when it starts running (its
     # wait for batch company and for the device included). Generation (generate, Whisper's
     # transcribe) stops at the limit; embed, classify and synthesize cannot be interrupted
     # mid-forward and are failed after the fact. Either way the job ends failed with ``timeout``.

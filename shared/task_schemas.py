@@ -33,7 +33,12 @@ class TranscribeParams(_Strict):
 
 
 class TranscribeInput(_Strict):
-    """Placeholder: transcribe's input is the uploaded file, not JSON."""
+    """The uploaded audio. Sent as the multipart field ``file``; the gateway stores the bytes
+    beside the job (``amulet:input:{id}``) and the file name in its record, and the worker reads
+    both back into this model."""
+
+    audio: bytes = Field(min_length=1, description="The audio file, any format ffmpeg reads; not empty.")
+    filename: str | None = Field(None, description="The upload's file name, as the client sent it.")
 
 
 # -- synthesize -----------------------------------------------------------------------

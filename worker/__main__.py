@@ -3,7 +3,7 @@
 Order matters: the heartbeat starts first (state ``loading``) so the gateway and the
 container healthcheck see the worker while large models load; Celery starts only once
 every model is loaded and warmed up, so no job ever waits on a load. Two more threads: the
-cancel watcher (worker/control.py) and the reaper of jobs whose worker vanished
+cancel watcher (worker/stopping.py) and the reaper of jobs whose worker vanished
 (worker/reaper.py). The pool is ``threads``:
 the models live once in this process (prefork children would each have to load them, within
 Celery's 4 s worker_proc_alive_timeout), and each Celery thread prepares one job and waits on
@@ -26,7 +26,6 @@ from shared.tasks import tasks_in
 from worker import batch_limits
 from worker.batching import Batcher
 from worker.celery_app import create_worker_app
-from worker.control import JobControls
 from worker.device import choose_device, log_choice
 from worker.errors import StartupError
 from worker.heartbeat import Heartbeat
@@ -34,6 +33,7 @@ from worker.logs import configure_logging
 from worker.reaper import Reaper
 from worker.registry import Registry
 from worker.runner import JobRunner
+from worker.stopping import JobControls
 
 log = logging.getLogger("worker")
 
@@ -70,16 +70,15 @@ def main(settings: WorkerSettings | None = None) -> int:
             cuda_available=device.cuda_available,
             gpu_reserved=device.gpu_reserved,
         )
-        registry.load(device)
+        limits = {task: batch_limits.resolve(settings, task, device.device) for task in registry.configured()}
+        registry.load(device, limits)
     except StartupError as exc:
         return _fail(heartbeat, str(exc))
     except Exception as exc:
         log.exception("unexpected error while loading models")
         return _fail(heartbeat, f"{type(exc).__name__}: {exc}")
 
-    limits = {task: batch_limits.resolve(settings, task, device.device) for task in registry.enabled()}
     for task, task_limits in limits.items():
-        registry.handler(task).max_batch_size = task_limits.max_batch_size
         log.info(
             "task=%s batching: max_batch_size=%d max_wait_ms=%g",
             task.value,
@@ -87,7 +86,7 @@ def main(settings: WorkerSettings | None = None) -> int:
             task_limits.max_wait_ms,
         )
     concurrency = celery_concurrency(limits.values())
-    batcher = Batcher(lambda task, items: registry.handler(task).run(items), limits, concurrency, "batcher")
+    batcher = Batcher(registry.run, limits, concurrency, "batcher")
     batcher.start()
     heartbeat.update(state="ready", tasks=registry.describe(), message=None)
     log.info("worker %s ready (%d Celery threads)", hostname, concurrency)

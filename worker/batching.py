@@ -10,9 +10,9 @@ with all of them. Every job still gets its own outcome:
 - a CUDA out-of-memory error splits the batch in halves (down to single items) instead of
   failing it; a single item that still runs out of memory fails with that error.
 
-A job submitted with a JobControl (worker/control.py) that is canceled or past its deadline
+A job submitted with a JobControl (worker/stopping.py) that is canceled or past its deadline
 while it still waits is dropped (its future raises JobStopped) instead of being run; the
-controls of the running batch are visible to the handler through ``control.running_batch``.
+controls of the running batch are visible to the handler through ``stopping.running_batch``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import torch
 
 from shared.tasks import TaskName
 from worker.batch_limits import OFF, BatchLimits
-from worker.control import JobControl, running_batch
 from worker.handlers import TaskOutput
+from worker.stopping import JobControl, running_batch
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """Tells the gateway (Redis) and the container healthcheck (a file) what this worker is doing.
 
 A thread, not a Celery feature: it must report ``loading`` while models load, before
-Celery starts, and keep reporting while a long batch keeps the model busy.
+Celery starts, and keep reporting while a long batch keeps the model busy. What it reports is
+shared/worker_heartbeat.py's WorkerHeartbeat, the model the gateway reads back.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -14,16 +14,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import redis
 
 from shared import redis_keys
 from shared.settings import WorkerSettings
+from shared.worker_heartbeat import WorkerHeartbeat, WorkerState
 
 log = logging.getLogger(__name__)
-
-State = Literal["loading", "ready", "failed"]
 
 
 class Heartbeat:
@@ -36,35 +35,33 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._redis_ok = True
-        self.info: dict[str, Any] = {
-            "hostname": hostname,
-            "pid": os.getpid(),
-            "state": "loading",
-            "queues": [q.value for q in settings.QUEUES],
-            "device": None,
-            "dtype": None,
-            "cuda_available": None,
-            "gpu_reserved": None,
-            "tasks": {},
-            "started_at": time.time(),
-            "updated_at": None,
-            "message": None,
-        }
+        self.info = WorkerHeartbeat(
+            hostname=hostname,
+            pid=os.getpid(),
+            state="loading",
+            queues=[q.value for q in settings.QUEUES],
+            started_at=time.time(),
+        )
 
     def update(self, **fields: Any) -> None:
-        """Change reported fields and publish at once (a state change should not wait a beat)."""
+        """Change reported fields (of WorkerHeartbeat) and publish at once (a state change should
+        not wait a beat)."""
+        unknown = set(fields) - set(WorkerHeartbeat.model_fields)
+        if unknown:
+            raise TypeError(f"not heartbeat fields: {sorted(unknown)}")
         with self._lock:
-            self.info.update(fields)
+            # Validated, so a mistyped field fails here rather than in the gateway.
+            self.info = WorkerHeartbeat.model_validate({**self.info.model_dump(), **fields})
         self.beat()
 
-    def set_state(self, state: State, message: str | None = None) -> None:
+    def set_state(self, state: WorkerState, message: str | None = None) -> None:
         self.update(state=state, message=message)
 
     def beat(self) -> None:
         with self._lock:
-            self.info["updated_at"] = time.time()
-            body = json.dumps(self.info)
-            now = self.info["updated_at"]
+            now = time.time()
+            self.info = self.info.model_copy(update={"updated_at": now})
+            body = self.info.model_dump_json()
         self._write_file(body)
         self._write_redis(body, now)
 

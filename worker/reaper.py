@@ -1,16 +1,18 @@
 """Finds running jobs whose worker vanished (killed, machine lost) and delivers them again.
 
-Every worker runs one. Each heartbeat interval it walks ``amulet:running`` (START_SCRIPT adds a
-job, FINISH_SCRIPT removes it); a job whose recorded worker's heartbeat key has expired (3
-intervals without a beat) gets its Celery message published again. ``SET amulet:reap:{id}:{attempt}
-NX`` makes one worker do it, once per lost attempt. The new delivery goes through START_SCRIPT,
-which starts the job again (attempt + 1), or fails it with ``worker_lost`` past
-AMULET_MAX_ATTEMPTS; a duplicate (the broker restoring the dead worker's unacknowledged message
-after its visibility timeout) is refused there while the job runs on a live worker, or skipped
-once it is terminal. So a job whose worker vanished never stays ``running``, and it succeeds once.
+Every worker runs one. Each heartbeat interval it walks ``amulet:running`` (start_job adds a
+job, the transitions that end it remove it); for each job, the reap script of
+shared/redis_protocol.py checks whether its recorded worker's heartbeat key has expired (3
+intervals without a beat) and, if so, claims the lost attempt (``SET amulet:reap:{id}:{attempt}
+NX``) so that one worker publishes its Celery message again, once per lost attempt. The new
+delivery goes through start_job, which starts the job again (attempt + 1), or fails it with
+``worker_lost`` after AMULET_MAX_ATTEMPTS; a duplicate (the broker restoring the dead worker's
+unacknowledged message after its visibility timeout) is refused there while the job runs on a
+live worker, or skipped once it is terminal. So a job whose worker vanished never stays
+``running``, and it succeeds once.
 
 A worker that is alive but whose heartbeat key expired anyway (Redis unreachable from it for 3
-intervals) can have its job started a second time elsewhere; FINISH_SCRIPT still records one
+intervals) can have its job started a second time elsewhere; finish_job still records one
 outcome.
 """
 
@@ -25,17 +27,14 @@ import redis
 from celery import Celery
 
 from shared import redis_keys
-from shared.tasks import TaskName, celery_task_name, queue_for
+from shared.redis_protocol import ReapOutcome, reap_job, run
+from shared.tasks import celery_task_name, queue_for
 
 log = logging.getLogger(__name__)
 
 # Workers silent this long are dropped from the amulet:workers index (their keys expired long
 # ago). Every start is a new worker name, so killed workers would otherwise pile up there.
 FORGET_WORKER_AFTER_S = 86_400
-
-
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class Reaper:
@@ -72,29 +71,21 @@ class Reaper:
         """Re-publish the running jobs whose worker is gone; returns their ids."""
         self.redis.zremrangebyscore(redis_keys.WORKERS_ZSET, "-inf", time.time() - FORGET_WORKER_AFTER_S)
         republished = []
-        for raw_id in self.redis.smembers(redis_keys.RUNNING_SET):
-            job_id = _text(raw_id) or ""
-            status, worker, task, attempts = (
-                _text(v)
-                for v in self.redis.hmget(redis_keys.job(job_id), "status", "worker", "task", "attempts")
+        for raw_id in self.redis.smembers(redis_keys.RUNNING_SET):  # type: ignore[union-attr]
+            job_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            found = run(
+                self.redis, reap_job(job_id=job_id, reaper=self.hostname, claim_ttl_s=self.claim_ttl_s)
             )
-            if status != "running":  # finished (or expired) after START added it: tidy up
-                self.redis.srem(redis_keys.RUNNING_SET, job_id)
+            if found.outcome is not ReapOutcome.LOST or found.task is None:
                 continue
-            if worker and self.redis.exists(redis_keys.worker(worker)):
-                continue
-            claim = redis_keys.reap_claim(job_id, attempts or "0")
-            if not self.redis.set(claim, self.hostname, nx=True, ex=self.claim_ttl_s):
-                continue
-            name = TaskName(task)
             self.app.send_task(
-                celery_task_name(name), args=[job_id], task_id=job_id, queue=queue_for(name).value
+                celery_task_name(found.task), args=[job_id], task_id=job_id, queue=queue_for(found.task).value
             )
             log.warning(
                 "job %s: its worker %s stopped beating during attempt %s; published it again",
                 job_id,
-                worker,
-                attempts,
+                found.worker,
+                found.attempt,
             )
             republished.append(job_id)
         return republished

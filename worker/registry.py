@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shared.settings import WorkerSettings
 from shared.tasks import TaskName
+from shared.worker_heartbeat import TaskReport
+from worker.batch_limits import BatchLimits
 from worker.device import DeviceChoice, dtype_name
 from worker.errors import StartupError
-from worker.handlers import Handler, handler_class
+from worker.handlers import AnyHandler, TaskOutput, handler_class
 from worker.model_source import resolve_model
 
 log = logging.getLogger(__name__)
@@ -29,16 +31,14 @@ Resolver = Callable[[str, TaskName, WorkerSettings], Path]
 class TaskSlot:
     task: TaskName
     model: str | None  # the configured reference (Hub id or directory); None = disabled
-    handler: Handler | None = None
+    handler: AnyHandler | None = None
 
-    def describe(self) -> dict[str, Any]:
-        loaded = self.handler is not None
-        return {
-            "enabled": loaded,
-            "model": self.model,
-            "device": self.handler.device if loaded else None,
-            "dtype": dtype_name(self.handler.dtype) if loaded else None,
-        }
+    def describe(self) -> TaskReport:
+        if self.handler is None:
+            return TaskReport(enabled=False, model=self.model)
+        return TaskReport(
+            enabled=True, model=self.model, device=self.handler.device, dtype=dtype_name(self.handler.dtype)
+        )
 
 
 class Registry:
@@ -46,7 +46,7 @@ class Registry:
         self.settings = settings
         self.slots = {task: TaskSlot(task, settings.model_for(task)) for task in tasks}
 
-    def handler(self, task: TaskName) -> Handler | None:
+    def handler(self, task: TaskName) -> AnyHandler | None:
         slot = self.slots.get(task)
         return slot.handler if slot else None
 
@@ -54,16 +54,29 @@ class Registry:
         slot = self.slots.get(task)
         return slot.model if slot else None
 
-    def enabled(self) -> list[TaskName]:
-        """Tasks with a loaded model."""
-        return [task for task, slot in self.slots.items() if slot.handler is not None]
+    def run(self, task: TaskName, items: list[Any]) -> list[TaskOutput]:
+        """Run a batch of prepared items on the task's handler (the Batcher calls this)."""
+        handler = self.handler(task)
+        if handler is None:
+            raise RuntimeError(f"no {task.value} model is loaded on this worker")
+        return handler.run(items)
 
-    def describe(self) -> dict[str, dict[str, Any]]:
-        """The ``tasks`` object of the heartbeat."""
+    def configured(self) -> list[TaskName]:
+        """Tasks with a model configured (loaded or not yet)."""
+        return [task for task, slot in self.slots.items() if slot.model is not None]
+
+    def describe(self) -> dict[str, TaskReport]:
+        """The ``tasks`` of the heartbeat."""
         return {task.value: slot.describe() for task, slot in self.slots.items()}
 
-    def load(self, device: DeviceChoice, resolve: Resolver = resolve_model) -> None:
-        """Load every enabled task's model and warm it up; StartupError names the task that failed."""
+    def load(
+        self,
+        device: DeviceChoice,
+        limits: Mapping[TaskName, BatchLimits],
+        resolve: Resolver = resolve_model,
+    ) -> None:
+        """Load every enabled task's model (with its batch limits) and warm it up; StartupError
+        names the task that failed."""
         for task, slot in self.slots.items():
             if slot.model is None:
                 log.info("task=%s disabled (no model configured)", task.value)
@@ -71,7 +84,9 @@ class Registry:
             started = time.monotonic()
             try:
                 path = resolve(slot.model, task, self.settings)
-                handler = handler_class(task)(path, device.device, device.dtype, self.settings)
+                handler = handler_class(task)(
+                    path, device.device, device.dtype, self.settings, limits[task].max_batch_size
+                )
                 handler.warmup()
             except StartupError:
                 raise

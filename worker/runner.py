@@ -1,14 +1,13 @@
 """Runs one job end to end: Redis record -> handler -> terminal status.
 
-Every path ends in FINISH_SCRIPT (succeeded, failed or canceled) unless the job is already
-terminal or gone: an exception never leaves a job ``running`` and never escapes to Celery, so
-the worker process lives on whatever a job does. A job canceled or past its task's time limit
-(worker/control.py) ends ``canceled`` or ``failed`` with ``timeout``, its output discarded.
+Every path ends in shared/redis_protocol.py's finish_job (succeeded, failed or canceled) unless
+the job is already terminal or gone: an exception never leaves a job ``running`` and never escapes
+to Celery, so the worker process lives on whatever a job does. A job canceled or past its task's time limit
+(worker/stopping.py) ends ``canceled`` or ``failed`` with ``timeout``, its output discarded.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import Future
@@ -16,19 +15,19 @@ from typing import Any
 
 import redis
 import torch
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared import redis_keys
-from shared.job_record import FINISH_SCRIPT, START_SCRIPT, JobRecord
-from shared.jobs import ErrorCode, JobStatus, to_timestamp, utcnow
+from shared.job_record import JobRecord
+from shared.jobs import ErrorCode, JobStatus
+from shared.redis_protocol import FinishOutcome, StartOutcome, finish_job, run, start_job
 from shared.settings import WorkerSettings
-from shared.task_schemas import TASK_INPUTS, TASK_PARAMS
 from shared.tasks import AUDIO_INPUT_TASKS, TaskName
 from worker.batching import Batcher, BatchOutcome, JobStopped
-from worker.control import JobControl, JobControls
 from worker.errors import InputExpired, InvalidInput, JobInputError
-from worker.handlers import Handler, JobPayload
+from worker.handlers import AnyHandler
 from worker.registry import Registry
+from worker.stopping import JobControl, JobControls
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +68,6 @@ class JobRunner:
         self.hostname = hostname
         self.batcher = batcher
         self.controls = controls
-        self._start = client.register_script(START_SCRIPT)
-        self._finish = client.register_script(FINISH_SCRIPT)
 
     def run(self, job_id: str, task: TaskName) -> None:
         """Run a job; never raises (a failure is written to the job instead). ``task`` is the one
@@ -87,60 +84,60 @@ class JobRunner:
                 log.exception("job %s: could not record the failure either", job_id)
 
     def _run(self, job_id: str, task: TaskName) -> None:
+        max_attempts = self.settings.MAX_ATTEMPTS
         # One round trip: the start transition also answers with the record (and its cancel flag).
-        code, detail, *fields = self._start(
-            keys=[redis_keys.job(job_id), redis_keys.RUNNING_SET],
-            args=[
-                to_timestamp(utcnow()),
-                self.hostname,
-                self.registry.model(task) or "",
-                self.settings.MAX_ATTEMPTS,
-                redis_keys.WORKER_KEY_PREFIX,
-                job_id,
-            ],
+        started = run(
+            self.redis,
+            start_job(
+                job_id=job_id,
+                worker=self.hostname,
+                model=self.registry.model(task),
+                max_attempts=max_attempts,
+                result_ttl_s=self.settings.RESULT_TTL_S,
+                exhausted_error=_error(
+                    ErrorCode.WORKER_LOST,
+                    f"the job's worker was lost {max_attempts} times (AMULET_MAX_ATTEMPTS={max_attempts}); "
+                    "it may be too large for the worker",
+                ),
+            ),
         )
-        detail = detail.decode() if isinstance(detail, bytes) else str(detail)
-        if code == -1:
-            log.warning("job %s: no record (expired or never created); dropping the message", job_id)
+        if started.outcome is StartOutcome.NOT_FOUND:
+            log.warning("job %s: no record (expired, deleted or never created); dropping the message", job_id)
             return
-        if code == 0:
-            log.info("job %s: already %s, skipping", job_id, detail)
+        if started.outcome is StartOutcome.ALREADY_ENDED:
+            log.info("job %s: already %s, skipping", job_id, started.status)
             return
-        if code == -3:
+        if started.outcome is StartOutcome.RUNNING_ELSEWHERE:
             # A second message for a job whose worker still beats (the reaper's re-publish raced
             # a worker that came back, or the broker restored an unacknowledged message).
-            log.info("job %s: already running on %s (alive); dropping this duplicate message", job_id, detail)
-            return
-        if code == -2:
-            lost = int(detail) - 1
-            log.warning(
-                "job %s: delivered %s times, its worker was lost each time; failing it", job_id, detail
-            )
-            self._fail(
+            log.info(
+                "job %s: already running on %s (alive); dropping this duplicate message",
                 job_id,
-                ErrorCode.WORKER_LOST,
-                f"the job's worker was lost {lost} times "
-                f"(AMULET_MAX_ATTEMPTS={self.settings.MAX_ATTEMPTS}); it may be too large for the worker",
+                started.running_on,
             )
             return
-        flat = [v.decode() if isinstance(v, bytes) else v for v in fields[0]]
-        raw = dict(zip(flat[::2], flat[1::2], strict=True))
-        record = JobRecord.from_hash(raw)
+        if started.outcome is StartOutcome.ATTEMPTS_EXHAUSTED:
+            log.warning(
+                "job %s: its worker was lost %s times; failed it with worker_lost", job_id, started.attempt
+            )
+            return
+        record = started.record
+        assert record is not None  # STARTED carries the record
         if record.task is not task:
             # Never expected (the gateway routes by the record's task); the record wins.
             log.warning("job %s: message routed as %s for a %s job", job_id, task.value, record.task.value)
 
-        started = time.monotonic()
-        log.info("job %s: %s started (attempt %s)", job_id, record.task.value, detail)
+        started_at = time.monotonic()
+        log.info("job %s: %s started (attempt %s)", job_id, record.task.value, started.attempt)
         control = self.controls.register(job_id, self.settings.time_limit_for(record.task))
         try:
             # A cancel requested before a redelivery (the previous worker was lost) is honoured now.
-            if raw.get(redis_keys.CANCEL_REQUESTED_FIELD) == "1":
+            if record.cancel_requested:
                 control.canceled.set()
             outcome = self._execute(record, control)
         except JobCanceled:
             self._finish_job(job_id, JobStatus.CANCELED)
-            log.info("job %s: canceled after %.2f s", job_id, time.monotonic() - started)
+            log.info("job %s: canceled after %.2f s", job_id, time.monotonic() - started_at)
             return
         except JobFailed as exc:
             self._fail(job_id, exc.code, str(exc))
@@ -148,7 +145,7 @@ class JobRunner:
                 "job %s: failed (%s) after %.2f s: %s",
                 job_id,
                 exc.code.value,
-                time.monotonic() - started,
+                time.monotonic() - started_at,
                 exc,
             )
             return
@@ -158,7 +155,7 @@ class JobRunner:
         log.info(
             "job %s: succeeded in %.2f s (batch of %d)",
             job_id,
-            time.monotonic() - started,
+            time.monotonic() - started_at,
             outcome.batch_size,
         )
 
@@ -171,8 +168,8 @@ class JobRunner:
                 f"this worker ({self.hostname}) has no model configured for {record.task.value}",
             )
         try:
-            payload = self._payload(record)
-            item = handler.prepare(payload)
+            job_input, params = self._request(record, handler)
+            item = handler.prepare(job_input, params)
         except JobInputError as exc:
             raise JobFailed(exc.code, exc.message) from exc
         except redis.RedisError as exc:
@@ -181,7 +178,7 @@ class JobRunner:
             log.exception("job %s: preparing the input failed", record.id)
             raise JobFailed(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}") from exc
         self._check(record, control)
-        outcome = self._call_model(record, handler, item, control)
+        outcome = self._call_model(record, item, control)
         # Generation stopped at the deadline or on cancel returns a truncated output: discard it.
         self._check(record, control)
         return outcome
@@ -211,9 +208,7 @@ class JobRunner:
                 self._check(record, control)
                 raise
 
-    def _call_model(
-        self, record: JobRecord, handler: Handler, item: Any, control: JobControl
-    ) -> BatchOutcome:
+    def _call_model(self, record: JobRecord, item: Any, control: JobControl) -> BatchOutcome:
         try:
             # The batcher re-runs a failed batch job by job, so what arrives here is this job's own error.
             return self._wait(self.batcher.submit(record.task, item, control), record, control)
@@ -232,17 +227,11 @@ class JobRunner:
             log.exception("job %s: the %s model failed", record.id, record.task.value)
             raise JobFailed(ErrorCode.MODEL_ERROR, f"{type(exc).__name__}: {exc}") from exc
 
-    def _payload(self, record: JobRecord) -> JobPayload:
+    def _request(self, record: JobRecord, handler: AnyHandler) -> tuple[BaseModel, BaseModel]:
+        """The job's input and params, validated again with the handler's models (the gateway
+        validated them with the same ones, shared/task_schemas.py)."""
         task = record.task
-        try:
-            params = TASK_PARAMS[task].model_validate(record.params or {})
-            job_input = None if task in AUDIO_INPUT_TASKS else TASK_INPUTS[task].model_validate(record.input)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()
-            )
-            raise InvalidInput(f"invalid {task.value} request: {problems}") from exc
-        audio = None
+        raw_input: Any = record.input
         if task in AUDIO_INPUT_TASKS:
             audio = self.redis.get(redis_keys.job_input(record.id))
             if audio is None:
@@ -250,65 +239,71 @@ class JobRunner:
                     f"the uploaded audio is gone (it is kept AMULET_INPUT_TTL_S="
                     f"{self.settings.INPUT_TTL_S} s); submit the job again"
                 )
-        return JobPayload(job_id=record.id, params=params, input=job_input, audio=audio)
+            raw_input = {"audio": audio, "filename": record.input_filename}
+        try:
+            return handler.input_type.model_validate(raw_input), handler.params_type.model_validate(
+                record.params or {}
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidInput(f"invalid {task.value} request: {problems}") from exc
 
     def _succeed(self, job_id: str, outcome: BatchOutcome) -> None:
         output = outcome.output
-        result = dict(output.result)
-        if output.blob is not None:
-            # Written before the status flips, so a client that sees "succeeded" can download it.
-            self.redis.set(redis_keys.job_result_blob(job_id), output.blob, ex=self.settings.RESULT_TTL_S)
-            result["url"] = f"/jobs/{job_id}/result"
         self._finish_job(
             job_id,
             JobStatus.SUCCEEDED,
-            result=result,
+            result=output.result,
             content_type=output.content_type,
+            blob=output.blob,
             batch_size=outcome.batch_size,
         )
 
     def _fail(self, job_id: str, code: ErrorCode, message: str) -> None:
-        if len(message) > MAX_ERROR_MESSAGE:
-            message = message[: MAX_ERROR_MESSAGE - 3] + "..."
-        self._finish_job(job_id, JobStatus.FAILED, error={"code": code.value, "message": message})
+        self._finish_job(job_id, JobStatus.FAILED, error=_error(code, message))
 
     def _finish_job(
         self,
         job_id: str,
         status: JobStatus,
         *,
-        result: Any = None,
+        result: dict[str, Any] | None = None,
         error: dict[str, str] | None = None,
         content_type: str | None = None,
+        blob: bytes | None = None,
         batch_size: int | None = None,
     ) -> None:
-        done = self._finish(
-            keys=[
-                redis_keys.job(job_id),
-                redis_keys.job_input(job_id),
-                redis_keys.job_result_blob(job_id),
-                redis_keys.RUNNING_SET,
-            ],
-            args=[
-                status.value,
-                to_timestamp(utcnow()),
-                json.dumps(result) if result is not None else "",
-                json.dumps(error) if error is not None else "",
-                content_type or "",
-                self.settings.RESULT_TTL_S,
-                redis_keys.JOB_DONE_CHANNEL,
-                job_id,
-                str(batch_size) if batch_size is not None else "",
-                redis_keys.CANCEL_REQUESTED_FIELD,
-            ],
+        done = run(
+            self.redis,
+            finish_job(
+                job_id=job_id,
+                status=status,
+                result_ttl_s=self.settings.RESULT_TTL_S,
+                result=result,
+                error=error,
+                content_type=content_type,
+                blob=blob,
+                batch_size=batch_size,
+            ),
         )
-        if done == 2:
+        if done is FinishOutcome.CANCELED_INSTEAD:
             log.info(
                 "job %s: cancel requested before it finished; ended canceled (%s discarded)",
                 job_id,
                 status.value,
             )
-        elif done == 0:
+        elif done is FinishOutcome.ALREADY_ENDED:
             log.info("job %s: already terminal (canceled?); %s result discarded", job_id, status.value)
-        elif done == -1:
-            log.warning("job %s: record vanished before it could be marked %s", job_id, status.value)
+        elif done is FinishOutcome.NOT_FOUND:
+            log.warning(
+                "job %s: record gone (deleted or expired) before it could be marked %s", job_id, status.value
+            )
+
+
+def _error(code: ErrorCode, message: str) -> dict[str, str]:
+    """A job's error; messages end up in API answers, so they are kept readable."""
+    if len(message) > MAX_ERROR_MESSAGE:
+        message = message[: MAX_ERROR_MESSAGE - 3] + "..."
+    return {"code": code.value, "message": message}

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from api.dependencies import GatewayDep
+from api.live_workers import ready_workers_per_queue
 from api.schemas import HealthResponse, QueueReadiness, ReadyResponse
-from api.workers import ready_workers_per_queue
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from fastapi import APIRouter
 
 from api.auth import RequireApiKey
 from api.dependencies import GatewayDep
-from api.errors import error_responses
+from api.live_workers import task_catalog
+from api.openapi import AUTH_ERRORS, REDIS_ERRORS, error_responses
 from api.schemas import TasksResponse
-from api.workers import task_catalog
 
 router = APIRouter(
-    prefix="/tasks", tags=["tasks"], dependencies=[RequireApiKey], responses=error_responses(401, 403)
+    prefix="/tasks", tags=["tasks"], dependencies=[RequireApiKey], responses=error_responses(AUTH_ERRORS)
 )
 
 
@@ -20,7 +20,7 @@ router = APIRouter(
     response_model=TasksResponse,
     summary="List tasks and the models serving them",
     operation_id="list_tasks",
-    responses=error_responses(503),
+    responses=error_responses({503: REDIS_ERRORS}),
 )
 async def list_tasks(gateway: GatewayDep) -> TasksResponse:
     workers = await gateway.worker_view.refresh(gateway.redis)

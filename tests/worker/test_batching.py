@@ -219,7 +219,7 @@ def test_a_full_batch_does_not_wait_for_max_wait() -> None:
 
 def test_a_stopped_job_still_waiting_is_dropped_not_run() -> None:
     from worker.batching import JobStopped
-    from worker.control import JobControl
+    from worker.stopping import JobControl
 
     limits = {TaskName.EMBED: BatchLimits(max_batch_size=4, max_wait_ms=500)}
     ran: list[list[str]] = []

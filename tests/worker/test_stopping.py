@@ -1,5 +1,5 @@
 """Generation stops when every job of the batch is stopped (canceled or past its time limit):
-the handlers pass worker/control.py's StoppingCriteria through to transformers' generate, for the
+the handlers pass worker/stopping.py's StoppingCriteria through to transformers' generate, for the
 tiny random Llama (generate) and the tiny random Whisper through the ASR pipeline (transcribe).
 A job nobody stopped, sharing the batch, keeps the whole batch going."""
 
@@ -12,7 +12,7 @@ import torch
 from shared.settings import WorkerSettings
 from shared.task_schemas import GenerateInput, GenerateParams, TranscribeParams
 from tests.utils import tiny_models
-from worker.control import JobControl, running_batch
+from worker.stopping import JobControl, running_batch
 from worker.handlers import JobPayload
 
 pytestmark = pytest.mark.timeout(300)

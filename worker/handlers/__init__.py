@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from shared.tasks import TaskName
-from worker.handlers.base import Handler, JobPayload, TaskOutput
+from worker.handlers.base import AnyHandler, Handler, TaskOutput
 
 
-def handler_class(task: TaskName) -> type[Handler]:
+def handler_class(task: TaskName) -> type[AnyHandler]:
     """Import only the handler needed, so a text worker never imports the speech stack."""
     if task is TaskName.TRANSCRIBE:
         from worker.handlers.transcribe import TranscribeHandler
@@ -31,4 +31,4 @@ def handler_class(task: TaskName) -> type[Handler]:
     raise ValueError(f"no handler for task {task}")
 
 
-__all__ = ["Handler", "JobPayload", "TaskOutput", "handler_class"]
+__all__ = ["AnyHandler", "Handler", "TaskOutput", "handler_class"]

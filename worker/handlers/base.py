@@ -1,10 +1,14 @@
 """What every task handler looks like.
 
 A handler loads its model once (constructor) and then serves jobs in two steps:
-``prepare`` checks and converts one job's input (decode audio, tokenize, ...), raising a
-JobInputError that fails only that job; ``run`` takes a *list* of prepared items and
-returns one output per item, so grouping several jobs into one forward pass is a
-scheduling decision made outside the handler, not a rewrite of it.
+``prepare`` checks and converts one job's validated input and params (decode audio, tokenize,
+...), raising a JobInputError that fails only that job; ``run`` takes a *list* of prepared items
+and returns one output per item, so grouping several jobs into one forward pass is a scheduling
+decision made outside the handler, not a rewrite of it.
+
+Each handler declares its types: ``Handler[InputT, ParamsT, PreparedT]``, with ``input_type``
+and ``params_type`` the models of shared/task_schemas.py the gateway validated the request with.
+The runner validates the stored request with them again and hands ``prepare`` typed objects.
 """
 
 from __future__ import annotations
@@ -22,17 +26,6 @@ from shared.tasks import TaskName
 
 
 @dataclass
-class JobPayload:
-    """One job's validated request as the runner hands it to a handler."""
-
-    job_id: str
-    params: BaseModel
-    # The validated input model for JSON tasks; the uploaded bytes for audio tasks.
-    input: BaseModel | None = None
-    audio: bytes | None = None
-
-
-@dataclass
 class TaskOutput:
     """The job's ``result`` JSON, plus a binary result (served by GET /jobs/{id}/result) if any."""
 
@@ -41,30 +34,45 @@ class TaskOutput:
     content_type: str | None = None
 
 
-Prepared = TypeVar("Prepared")
+InputT = TypeVar("InputT", bound=BaseModel)
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+PreparedT = TypeVar("PreparedT")
 
 
-class Handler(ABC, Generic[Prepared]):
+class Handler(ABC, Generic[InputT, ParamsT, PreparedT]):
     task: ClassVar[TaskName]
+    input_type: type[InputT]
+    params_type: type[ParamsT]
 
-    def __init__(self, model_path: Path, device: str, dtype: torch.dtype, settings: WorkerSettings) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        device: str,
+        dtype: torch.dtype,
+        settings: WorkerSettings,
+        max_batch_size: int = 1,
+    ) -> None:
         self.model_path = model_path
         self.device = device
         self.dtype = dtype
         self.settings = settings
-        # The task's batch limit on this device (worker/batch_limits.py), set at start-up. The
-        # batcher never passes more items than this; a handler that splits one item into several
-        # model inputs (long audio into chunks) uses it as its own forward-pass size.
-        self.max_batch_size = 1
+        # The task's batch limit on this device (worker/batch_limits.py). The batcher never passes
+        # more items than this; a handler that splits one item into several model inputs (long
+        # audio into chunks) uses it as its own forward-pass size.
+        self.max_batch_size = max_batch_size
 
     @abstractmethod
-    def prepare(self, payload: JobPayload) -> Prepared:
+    def prepare(self, job_input: InputT, params: ParamsT) -> PreparedT:
         """Check and convert one job's input; raise JobInputError for input the model cannot take."""
 
     @abstractmethod
-    def run(self, items: list[Prepared]) -> list[TaskOutput]:
+    def run(self, items: list[PreparedT]) -> list[TaskOutput]:
         """Run the model on prepared items; one output per item, in order."""
 
     @abstractmethod
     def warmup(self) -> None:
         """Run a tiny input once so the first real job does not pay for lazy initialisation."""
+
+
+# What the registry holds: a handler of any task.
+AnyHandler = Handler[Any, Any, Any]

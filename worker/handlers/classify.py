@@ -10,24 +10,32 @@ from transformers import pipeline
 from shared.settings import WorkerSettings
 from shared.task_schemas import ClassifyInput, ClassifyParams
 from shared.tasks import TaskName
-from worker.handlers.base import Handler, JobPayload, TaskOutput
+from worker.handlers.base import Handler, TaskOutput
 
 ClassifyItem = tuple[str, int | None]  # (text, top_k)
 
 
-class ClassifyHandler(Handler[ClassifyItem]):
+class ClassifyHandler(Handler[ClassifyInput, ClassifyParams, ClassifyItem]):
     task = TaskName.CLASSIFY
+    input_type = ClassifyInput
+    params_type = ClassifyParams
 
-    def __init__(self, model_path: Path, device: str, dtype: torch.dtype, settings: WorkerSettings) -> None:
-        super().__init__(model_path, device, dtype, settings)
+    def __init__(
+        self,
+        model_path: Path,
+        device: str,
+        dtype: torch.dtype,
+        settings: WorkerSettings,
+        max_batch_size: int = 1,
+    ) -> None:
+        super().__init__(model_path, device, dtype, settings, max_batch_size)
         # top_k=None: every label with its score, best first (softmax or sigmoid per the config).
         self.pipe = pipeline(
             "text-classification", model=str(model_path), device=device, dtype=dtype, top_k=None
         )
 
-    def prepare(self, payload: JobPayload) -> ClassifyItem:
-        assert isinstance(payload.input, ClassifyInput) and isinstance(payload.params, ClassifyParams)
-        return payload.input.text, payload.params.top_k
+    def prepare(self, job_input: ClassifyInput, params: ClassifyParams) -> ClassifyItem:
+        return job_input.text, params.top_k
 
     def run(self, items: list[ClassifyItem]) -> list[TaskOutput]:
         # Texts longer than the model's window are truncated rather than refused: a label for

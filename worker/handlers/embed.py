@@ -11,26 +11,34 @@ from sentence_transformers import SentenceTransformer
 from shared.settings import WorkerSettings
 from shared.task_schemas import EmbedInput, EmbedParams
 from shared.tasks import TaskName
-from worker.handlers.base import Handler, JobPayload, TaskOutput
+from worker.handlers.base import Handler, TaskOutput
 
 EmbedItem = tuple[list[str], bool]  # (texts, normalize)
 
 ENCODE_BATCH_SIZE = 32
 
 
-class EmbedHandler(Handler[EmbedItem]):
+class EmbedHandler(Handler[EmbedInput, EmbedParams, EmbedItem]):
     task = TaskName.EMBED
+    input_type = EmbedInput
+    params_type = EmbedParams
 
-    def __init__(self, model_path: Path, device: str, dtype: torch.dtype, settings: WorkerSettings) -> None:
-        super().__init__(model_path, device, dtype, settings)
+    def __init__(
+        self,
+        model_path: Path,
+        device: str,
+        dtype: torch.dtype,
+        settings: WorkerSettings,
+        max_batch_size: int = 1,
+    ) -> None:
+        super().__init__(model_path, device, dtype, settings, max_batch_size)
         self.model = SentenceTransformer(str(model_path), device=device)
         if dtype == torch.float16:
             self.model.half()
         self.dimension = int(self.model.get_embedding_dimension())
 
-    def prepare(self, payload: JobPayload) -> EmbedItem:
-        assert isinstance(payload.input, EmbedInput) and isinstance(payload.params, EmbedParams)
-        return payload.input.texts, payload.params.normalize
+    def prepare(self, job_input: EmbedInput, params: EmbedParams) -> EmbedItem:
+        return job_input.texts, params.normalize
 
     def run(self, items: list[EmbedItem]) -> list[TaskOutput]:
         # All jobs' texts in one encode call; normalisation is per job, so it is applied after.

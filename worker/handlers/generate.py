@@ -12,9 +12,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from shared.settings import WorkerSettings
 from shared.task_schemas import GenerateInput, GenerateParams
 from shared.tasks import TaskName
-from worker.control import stopping_criteria
 from worker.errors import InvalidInput
-from worker.handlers.base import Handler, JobPayload, TaskOutput
+from worker.handlers.base import Handler, TaskOutput
+from worker.stopping import stopping_criteria
 
 
 @dataclass
@@ -25,7 +25,7 @@ class GenerateItem:
     top_p: float
 
 
-class GenerateHandler(Handler[GenerateItem]):
+class GenerateHandler(Handler[GenerateInput, GenerateParams, GenerateItem]):
     """Prompts longer than the model's context are refused (``invalid_input``), never truncated:
     cutting from the left would silently drop a chat's system prompt or the start of the task.
     When the prompt fits but prompt + max_new_tokens does not, max_new_tokens is reduced to the
@@ -33,9 +33,18 @@ class GenerateHandler(Handler[GenerateItem]):
     """
 
     task = TaskName.GENERATE
+    input_type = GenerateInput
+    params_type = GenerateParams
 
-    def __init__(self, model_path: Path, device: str, dtype: torch.dtype, settings: WorkerSettings) -> None:
-        super().__init__(model_path, device, dtype, settings)
+    def __init__(
+        self,
+        model_path: Path,
+        device: str,
+        dtype: torch.dtype,
+        settings: WorkerSettings,
+        max_batch_size: int = 1,
+    ) -> None:
+        super().__init__(model_path, device, dtype, settings, max_batch_size)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
         self.model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype).to(device).eval()
         self.context_length = _context_length(self.model.config)
@@ -45,9 +54,8 @@ class GenerateHandler(Handler[GenerateItem]):
             else self.model.generation_config.eos_token_id
         )
 
-    def prepare(self, payload: JobPayload) -> GenerateItem:
-        assert isinstance(payload.input, GenerateInput) and isinstance(payload.params, GenerateParams)
-        request, params = payload.input, payload.params
+    def prepare(self, job_input: GenerateInput, params: GenerateParams) -> GenerateItem:
+        request = job_input
         if request.messages is not None:
             if not self.tokenizer.chat_template:
                 raise InvalidInput(

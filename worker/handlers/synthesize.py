@@ -11,24 +11,32 @@ import torch
 from transformers import pipeline
 
 from shared.settings import WorkerSettings
-from shared.task_schemas import SynthesizeInput
+from shared.task_schemas import SynthesizeInput, SynthesizeParams
 from shared.tasks import TaskName
-from worker.handlers.base import Handler, JobPayload, TaskOutput
+from worker.handlers.base import Handler, TaskOutput
 
 
-class SynthesizeHandler(Handler[str]):
+class SynthesizeHandler(Handler[SynthesizeInput, SynthesizeParams, str]):
     task = TaskName.SYNTHESIZE
+    input_type = SynthesizeInput
+    params_type = SynthesizeParams
 
-    def __init__(self, model_path: Path, device: str, dtype: torch.dtype, settings: WorkerSettings) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        device: str,
+        dtype: torch.dtype,
+        settings: WorkerSettings,
+        max_batch_size: int = 1,
+    ) -> None:
         # VITS models are small (tens of millions of parameters): fp16 saves little and its
         # flow and vocoder have not been validated in half precision, so they run in fp32.
         dtype = torch.float32
-        super().__init__(model_path, device, dtype, settings)
+        super().__init__(model_path, device, dtype, settings, max_batch_size)
         self.pipe = pipeline("text-to-speech", model=str(model_path), device=device, dtype=dtype)
 
-    def prepare(self, payload: JobPayload) -> str:
-        assert isinstance(payload.input, SynthesizeInput)
-        return payload.input.text
+    def prepare(self, job_input: SynthesizeInput, params: SynthesizeParams) -> str:
+        return job_input.text
 
     def run(self, items: list[str]) -> list[TaskOutput]:
         # One text per call: VITS pads a batch to its longest text, which would leave trailing

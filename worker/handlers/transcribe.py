@@ -13,12 +13,12 @@ import torch
 from transformers import pipeline
 
 from shared.settings import WorkerSettings
-from shared.task_schemas import TranscribeParams
+from shared.task_schemas import TranscribeInput, TranscribeParams
 from shared.tasks import TaskName
 from worker.audio import decode_audio, duration_s
-from worker.control import stopping_criteria
 from worker.errors import InvalidInput
-from worker.handlers.base import Handler, JobPayload, TaskOutput
+from worker.handlers.base import Handler, TaskOutput
+from worker.stopping import stopping_criteria
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,20 @@ class TranscribeItem:
     language: str | None  # normalised language code, or None to let the model detect it
 
 
-class TranscribeHandler(Handler[TranscribeItem]):
+class TranscribeHandler(Handler[TranscribeInput, TranscribeParams, TranscribeItem]):
     task = TaskName.TRANSCRIBE
+    input_type = TranscribeInput
+    params_type = TranscribeParams
 
-    def __init__(self, model_path: Path, device: str, dtype: torch.dtype, settings: WorkerSettings) -> None:
-        super().__init__(model_path, device, dtype, settings)
+    def __init__(
+        self,
+        model_path: Path,
+        device: str,
+        dtype: torch.dtype,
+        settings: WorkerSettings,
+        max_batch_size: int = 1,
+    ) -> None:
+        super().__init__(model_path, device, dtype, settings, max_batch_size)
         self.pipe = pipeline(
             "automatic-speech-recognition", model=str(model_path), device=device, dtype=dtype
         )
@@ -60,9 +69,7 @@ class TranscribeHandler(Handler[TranscribeItem]):
             )
         return code or wanted
 
-    def prepare(self, payload: JobPayload) -> TranscribeItem:
-        assert isinstance(payload.params, TranscribeParams)
-        params = payload.params
+    def prepare(self, job_input: TranscribeInput, params: TranscribeParams) -> TranscribeItem:
         if not self.multilingual and params.task == "translate":
             raise InvalidInput("this transcription model is English-only and cannot translate")
         if not self.multilingual and params.language and self._english_only_mismatch(params.language):
@@ -70,7 +77,7 @@ class TranscribeHandler(Handler[TranscribeItem]):
                 f"this transcription model is English-only; language {params.language!r} is not supported"
             )
         language = self._language_code(params.language) if self.multilingual else None
-        samples = decode_audio(payload.audio or b"", self.sampling_rate)
+        samples = decode_audio(job_input.audio, self.sampling_rate)
         return TranscribeItem(samples=samples, params=params, language=language)
 
     @staticmethod

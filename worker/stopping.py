@@ -1,10 +1,11 @@
 """Stopping running jobs: cancel requests and per-task time limits.
 
 Each running job of this worker has a JobControl: its deadline (start + the task's
-AMULET_<TASK>_TIME_LIMIT_S) and whether a client asked to cancel it. The CancelWatcher thread
+AMULET_<TASK>_TIME_LIMIT_S) and whether a client asked to cancel it. The cancel watcher thread
 marks controls from the gateway's ``amulet:cancel`` messages, and also polls the jobs'
 ``cancel_requested`` field every heartbeat interval, so a message missed while Redis was away
-(pub/sub is not durable) still cancels.
+(pub/sub is not durable) still cancels. A job whose record is gone (deleted by a client) counts
+as canceled: nobody wants its outcome any more.
 
 A control is honoured at three points, as far as each model allows:
 
@@ -169,7 +170,7 @@ class JobControls:
             return
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hget(redis_keys.job(job_id), redis_keys.CANCEL_REQUESTED_FIELD)
-        for job_id, flag in zip(ids, pipe.execute(), strict=True):
-            if flag in (b"1", "1"):
+            pipe.hmget(redis_keys.job(job_id), ["status", redis_keys.CANCEL_REQUESTED_FIELD])
+        for job_id, (status, flag) in zip(ids, pipe.execute(), strict=True):
+            if status is None or flag in (b"1", "1"):
                 self.cancel(job_id)

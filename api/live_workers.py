@@ -1,5 +1,5 @@
-"""Reading worker heartbeats (docs/api.md, "Internal: Redis layout") and what they imply:
-which tasks are enabled, with which models, and which queues have ready workers."""
+"""Reading the live workers' heartbeats (shared/worker_heartbeat.py) and what they imply: which
+tasks are enabled, with which models, and which queues have ready workers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import math
 import time
 from collections import Counter
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from api.schemas import TaskInfo, TaskModel
 from api.uploads import JSON_MEDIA_TYPE, MULTIPART_MEDIA_TYPE
 from shared import redis_keys
 from shared.tasks import AUDIO_INPUT_TASKS, TaskName, queue_for
+from shared.worker_heartbeat import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -22,38 +23,6 @@ log = logging.getLogger(__name__)
 # round trips) on every request. Workers beat every few seconds and count as gone only after
 # AMULET_WORKER_STALE_S, so a view this old says nothing a fresh read would not.
 WORKER_VIEW_MAX_AGE_S = 1.0
-
-
-class TaskReport(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    enabled: bool = False
-    model: str | None = None
-    device: str | None = None
-    dtype: str | None = None
-
-
-class WorkerHeartbeat(BaseModel):
-    """The fields of a worker's heartbeat the gateway uses; anything else is ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    hostname: str
-    state: str = "loading"
-    queues: list[str] = []
-    tasks: dict[str, TaskReport] = {}
-    device: str | None = None
-    dtype: str | None = None
-
-    def serves(self, task: TaskName) -> bool:
-        return queue_for(task).value in self.queues
-
-    def runs(self, task: TaskName) -> TaskReport | None:
-        """The task's report when this worker serves it with a model, else None."""
-        report = self.tasks.get(task.value)
-        if self.serves(task) and report is not None and report.enabled and report.model:
-            return report
-        return None
 
 
 async def live_workers(redis: Redis, stale_s: float) -> list[WorkerHeartbeat]:
