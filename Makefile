@@ -27,10 +27,13 @@ UV_COMPILE := $(UV) pip compile pyproject.toml --python-version 3.11 --index-str
 
 STAMP := $(VENV)/.amulet-installed
 
-.PHONY: help venv test e2e bench-deps bench bench-gpu lint lock up up-cpu down dev dev-cpu download-models clean
+.PHONY: help system-packages venv test e2e bench-deps bench bench-gpu lint lock up up-cpu down dev dev-cpu download-models clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+system-packages: ## Install the Debian packages the tests need when missing (as root or with sudo; else prints the apt-get line)
+	deploy/system-packages.sh test
 
 venv: $(STAMP) ## Create .venv with the pinned dev requirements and the project (editable); only reinstalls when the pins change
 
@@ -41,7 +44,7 @@ $(STAMP): requirements/dev.txt pyproject.toml
 	$(VENV)/bin/python -m pip install --no-deps --no-build-isolation -e .
 	touch $@
 
-test: venv ## Run the test suite (.venv/bin/pytest); no tests collected counts as a failure
+test: system-packages venv ## Set up what is missing (Debian packages, .venv), then run the test suite; no tests collected counts as a failure
 	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
@@ -49,19 +52,21 @@ test: venv ## Run the test suite (.venv/bin/pytest); no tests collected counts a
 e2e: venv ## Prove the compose stack for real (root on Debian: installs Docker, builds offline, up --wait, jobs over HTTP, watch); see README
 	deploy/ci/e2e.sh
 
-bench-deps: venv ## Install what `make bench` needs besides the dev venv: wrk (Debian) and requirements/bench.txt
-	@command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk
+bench-deps: ## Install what `make bench` needs: the Debian packages (wrk included), .venv and requirements/bench.txt
+	deploy/system-packages.sh bench
+	@$(MAKE) --no-print-directory venv
 	$(VENV)/bin/python -m pip install -q -r requirements/bench.txt
 
 bench: bench-deps ## Benchmark the real stack against bare baselines (~10 min on 2 cores); writes bench/results/<time>.md and .png
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
-bench-gpu: venv ## Workload 4 on CUDA: whisper-large-v3-turbo architecture (random fp16 weights), batch-size sweep
-	$(VENV)/bin/python -m pip install -q -r requirements/bench.txt
+bench-gpu: bench-deps ## Workload 4 on CUDA: whisper-large-v3-turbo architecture (random fp16 weights), batch-size sweep
 	$(VENV)/bin/python -m bench.run --gpu $(BENCH_ARGS)
 
-lint: venv ## Check the code with ruff
+lint: venv ## Check the code: ruff check, ruff format --check, mypy (strict for shared/ and api/); CI runs it too
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 lock: ## Recompile requirements/*.txt from pyproject.toml (uv pip compile); torch.txt is edited by hand
 	$(UV_COMPILE) --extra api -o $(LOCK_DIR)/api.txt

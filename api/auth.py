@@ -75,12 +75,12 @@ class ApiKeyBearer(HTTPBearer):
     our error body (401 + WWW-Authenticate) rather than FastAPI's.
     """
 
-    async def __call__(self, request: HTTPConnection) -> None:  # type: ignore[override]
+    async def __call__(self, request: HTTPConnection) -> None:
         keyring: KeyRing = request.app.state.keyring
         if not keyring:
             request.state.caller = EVERYONE
             return None
-        credentials = await super().__call__(request)  # type: ignore[arg-type]
+        credentials = await super().__call__(request)
         if credentials is None or not credentials.credentials:
             raise ApiError(
                 401,

@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -118,7 +119,7 @@ class JobService:
 
     # -- reading ------------------------------------------------------------------------------
     async def load(self, job_id: str) -> JobRecord | None:
-        fields = await self.redis.hgetall(redis_keys.job(job_id))  # type: ignore[misc]
+        fields = await self.redis.hgetall(redis_keys.job(job_id))
         return JobRecord.from_hash(fields) if fields else None
 
     async def _visible(self, job_id: str, caller: Caller) -> JobRecord:
@@ -153,7 +154,8 @@ class JobService:
                 f"The job is {record.status.value}; the result exists once it has succeeded.",
                 details={"status": record.status.value},
             )
-        blob = await self.redis.get(redis_keys.job_result_blob(job_id))
+        # bytes: the gateway's client does not decode answers.
+        blob = cast(bytes | None, await self.redis.get(redis_keys.job_result_blob(job_id)))
         if blob is None:
             raise ApiError(404, ApiErrorCode.JOB_NOT_FOUND, f"The result of job {job_id!r} has expired.")
         return ResultFile(record, blob, record.result_content_type or "application/octet-stream")
@@ -275,7 +277,7 @@ class JobService:
         await run_async(self.redis, delete_job(job_id=job_id))
 
     # -- listing ------------------------------------------------------------------------------
-    async def list(
+    async def list_page(
         self,
         caller: Caller,
         *,
@@ -293,8 +295,18 @@ class JobService:
         scanned, offset = 0, 0
         last: tuple[float, str] | None = None
         while scanned < MAX_SCANNED_PER_PAGE:
-            batch = await self.redis.zrange(
-                index, top, "-inf", desc=True, byscore=True, offset=offset, num=_SCAN_BATCH, withscores=True
+            batch = cast(
+                list[tuple[bytes, float]],
+                await self.redis.zrange(
+                    index,
+                    top,
+                    "-inf",
+                    desc=True,
+                    byscore=True,
+                    offset=offset,
+                    num=_SCAN_BATCH,
+                    withscores=True,
+                ),
             )
             if not batch:
                 return JobPage(records, None)

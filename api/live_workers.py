@@ -30,7 +30,7 @@ async def live_workers(redis: Redis, stale_s: float) -> list[WorkerHeartbeat]:
     hostnames = await redis.zrangebyscore(redis_keys.WORKERS_ZSET, time.time() - stale_s, "+inf")
     if not hostnames:
         return []
-    names = [h.decode() if isinstance(h, bytes) else h for h in hostnames]
+    names = [h.decode() if isinstance(h, bytes) else str(h) for h in hostnames]
     raw = await redis.mget([redis_keys.worker(name) for name in names])
     workers = []
     for name, blob in zip(names, raw, strict=True):

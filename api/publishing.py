@@ -71,10 +71,11 @@ def _message(celery: Celery, job_id: str, task: TaskName) -> tuple[str, str, dic
     message = celery.amqp.as_task_v2(
         job_id,
         celery_task_name(task),
-        args=[job_id],
+        args=(job_id,),
         kwargs={},
         reply_to=celery.thread_oid,
-        ignore_result=None,  # as send_task passes it when not given
+        # As send_task passes it when not given; celery-types says bool, Celery takes None.
+        ignore_result=None,  # type: ignore[arg-type]
         # What Celery's saferepr gives for these (a short id, no kwargs), at a fraction of its
         # cost: saferepr made up most of as_task_v2's time.
         argsrepr=repr([job_id]),

@@ -59,7 +59,8 @@ class JobRecord:
         return h
 
     @classmethod
-    def from_hash(cls, h: Mapping[bytes, bytes] | Mapping[str, str]) -> JobRecord:
+    def from_hash(cls, h: Mapping[Any, Any]) -> JobRecord:
+        """The record from its hash as HGETALL gives it (bytes, or str with decode_responses)."""
         d = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in h.items()

@@ -83,9 +83,9 @@ def run(client: redis.Redis, call: ScriptCall[T]) -> T:
 async def run_async(client: redis.asyncio.Redis, call: ScriptCall[T]) -> T:
     """``run`` for the asyncio client."""
     try:
-        raw = await client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)  # type: ignore[misc]
+        raw = await client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
     except NoScriptError:
-        raw = await client.eval(call.script.text, len(call.keys), *call.keys, *call.args)  # type: ignore[misc]
+        raw = await client.eval(call.script.text, len(call.keys), *call.keys, *call.args)
     return call.parse(raw)
 
 

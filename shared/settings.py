@@ -242,7 +242,8 @@ class WorkerSettings(CommonSettings):
 
     def time_limit_for(self, task: TaskName) -> float:
         """Seconds a job of ``task`` may run (from its start) before it fails with ``timeout``."""
-        return getattr(self, f"{task.value.upper()}_TIME_LIMIT_S")
+        limit: float = getattr(self, f"{task.value.upper()}_TIME_LIMIT_S")
+        return limit
 
     def batch_limits_for(self, task: TaskName) -> tuple[int | None, float | None]:
         """The configured (max batch size, max wait in ms) of a task; None = the device default."""

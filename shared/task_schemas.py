@@ -6,7 +6,7 @@ a silently ignored option.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -116,7 +116,7 @@ TASK_PARAMS: dict[TaskName, type[BaseModel]] = {
 }
 
 # One example request per JSON task, shown in the OpenAPI docs.
-JSON_EXAMPLES: dict[TaskName, dict] = {
+JSON_EXAMPLES: dict[TaskName, dict[str, Any]] = {
     TaskName.SYNTHESIZE: {"task": "synthesize", "input": {"text": "Hello from Amulet."}},
     TaskName.GENERATE: {
         "task": "generate",

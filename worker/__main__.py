@@ -117,7 +117,8 @@ def main(settings: WorkerSettings | None = None) -> int:
         batcher.stop()
         heartbeat.stop()
         log.info("worker %s stopped", hostname)
-    return 0
+    # worker_main returns when Celery shuts down (celery-types declares it NoReturn).
+    return 0  # type: ignore[unreachable]
 
 
 def celery_concurrency(limits: Iterable[batch_limits.BatchLimits]) -> int:

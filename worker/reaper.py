@@ -71,7 +71,7 @@ class Reaper:
         """Re-publish the running jobs whose worker is gone; returns their ids."""
         self.redis.zremrangebyscore(redis_keys.WORKERS_ZSET, "-inf", time.time() - FORGET_WORKER_AFTER_S)
         republished = []
-        for raw_id in self.redis.smembers(redis_keys.RUNNING_SET):  # type: ignore[union-attr]
+        for raw_id in self.redis.smembers(redis_keys.RUNNING_SET):
             job_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             found = run(
                 self.redis, reap_job(job_id=job_id, reaper=self.hostname, claim_ttl_s=self.claim_ttl_s)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 import torch
@@ -71,7 +72,9 @@ def running_batch(controls: Sequence[JobControl | None]) -> Iterator[None]:
 
 def batch_stopped(controls: Sequence[JobControl | None] | None) -> bool:
     """True when every job of the batch was canceled or is past its deadline (none unknown)."""
-    return bool(controls) and all(c is not None and c.stopped() for c in controls)
+    if not controls:
+        return False
+    return all(c is not None and c.stopped() for c in controls)
 
 
 class _StopWhenBatchStopped(StoppingCriteria):
@@ -81,9 +84,10 @@ class _StopWhenBatchStopped(StoppingCriteria):
     def __call__(
         self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object
     ) -> torch.BoolTensor:
-        return torch.full(
+        stop = torch.full(
             (input_ids.shape[0],), batch_stopped(self.controls), dtype=torch.bool, device=input_ids.device
         )
+        return cast(torch.BoolTensor, stop)
 
 
 def stopping_criteria() -> StoppingCriteriaList:
@@ -135,7 +139,7 @@ class JobControls:
         while not self._stop.is_set():
             try:
                 if pubsub is None:
-                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                     pubsub.subscribe(redis_keys.CANCEL_CHANNEL)
                     # Anything requested while unsubscribed is caught by the poll right away.
                     self._poll()

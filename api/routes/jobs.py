@@ -72,7 +72,7 @@ async def list_jobs(
         str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
     ] = None,
 ) -> JobList:
-    page = await gateway.jobs.list(
+    page = await gateway.jobs.list_page(
         caller_of(request), statuses=status or (), task=task, limit=limit, cursor=cursor
     )
     return JobList(jobs=[render_summary(r) for r in page.records], next_cursor=page.next_cursor)

@@ -51,3 +51,21 @@ def small_queue_gateway(redis_server: stack.RedisServer, run_dir: Path) -> Itera
     )
     yield gw
     gw.stop()
+
+
+OWNER_KEYS = ("alice-key-0123", "bob-key-4567")
+ADMIN_KEY = "admin-key-89ab"
+
+
+@pytest.fixture(scope="module")
+def owners_gateway(redis_server: stack.RedisServer, run_dir: Path) -> Iterator[stack.Gateway]:
+    """Two user keys and an admin key, on an emptied Redis db 8 (no worker: jobs stay queued)."""
+    redis_server.client(8).flushdb()
+    gw = stack.start_gateway(
+        "owners-gateway",
+        redis_server.url(8),
+        run_dir / "owners-gateway.log",
+        {"AMULET_API_KEYS": ",".join(OWNER_KEYS), "AMULET_ADMIN_API_KEYS": ADMIN_KEY},
+    )
+    yield gw
+    gw.stop()

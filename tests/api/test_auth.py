@@ -16,6 +16,7 @@ pytestmark = pytest.mark.timeout(60)
 
 PROTECTED = [
     ("POST", "/jobs"),
+    ("GET", "/jobs"),
     ("GET", "/jobs/some-id"),
     ("GET", "/jobs/some-id/result"),
     ("POST", "/jobs/some-id/cancel"),
@@ -64,7 +65,9 @@ def test_every_configured_key_is_accepted(anonymous: httpx.Client, key: str) -> 
     job_id = r.json()["id"]
     assert anonymous.get(f"/jobs/{job_id}", headers=_bearer(key)).status_code == 200
     assert anonymous.get("/tasks", headers=_bearer(key)).status_code == 200
-    assert anonymous.delete(f"/jobs/{job_id}", headers=_bearer(key)).json()["status"] == "canceled"
+    canceled = anonymous.post(f"/jobs/{job_id}/cancel", headers=_bearer(key))
+    assert canceled.json()["status"] == "canceled"
+    assert anonymous.delete(f"/jobs/{job_id}", headers=_bearer(key)).status_code == 204
 
 
 @pytest.mark.parametrize("path", OPEN)

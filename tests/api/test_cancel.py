@@ -1,4 +1,4 @@
-"""Cancel: POST /jobs/{id}/cancel and DELETE /jobs/{id}.
+"""Cancel: POST /jobs/{id}/cancel (DELETE /jobs/{id} deletes: tests/api/test_delete.py).
 
 A queued job becomes canceled at once (200); a running job gets a cancel request (202: flag
 in its hash + a message on amulet:cancel); a finished job is 409 job_finished; unknown is 404.
@@ -14,24 +14,20 @@ import httpx
 import pytest
 
 from shared import redis_keys
-from shared.job_record import START_SCRIPT
+from shared.redis_protocol import StartOutcome, run, start_job
 from tests.utils import stack
 from tests.utils.jobs import assert_error_body, create_json_job
 
 pytestmark = pytest.mark.timeout(60)
 
-CANCEL_WAYS = [("POST", "/jobs/{id}/cancel"), ("DELETE", "/jobs/{id}")]
+
+def _cancel(client: httpx.Client, job_id: str) -> httpx.Response:
+    return client.post(f"/jobs/{job_id}/cancel")
 
 
-def _cancel(client: httpx.Client, way: tuple[str, str], job_id: str) -> httpx.Response:
-    method, path = way
-    return client.request(method, path.format(id=job_id))
-
-
-@pytest.mark.parametrize("way", CANCEL_WAYS, ids=["post-cancel", "delete"])
-def test_queued_job_becomes_canceled_and_stays_so(idle_client: httpx.Client, way: tuple[str, str]) -> None:
+def test_queued_job_becomes_canceled_and_stays_so(idle_client: httpx.Client) -> None:
     job = create_json_job(idle_client, "embed", {"texts": ["cancel me"]})
-    r = _cancel(idle_client, way, job["id"])
+    r = _cancel(idle_client, job["id"])
     assert r.status_code == 200, r.text
     canceled = r.json()
     assert canceled["id"] == job["id"]
@@ -39,7 +35,7 @@ def test_queued_job_becomes_canceled_and_stays_so(idle_client: httpx.Client, way
     assert canceled["finished_at"] is not None and canceled["started_at"] is None
     assert idle_client.get(f"/jobs/{job['id']}").json()["status"] == "canceled"
     # Twice is a conflict: the job is finished.
-    err = assert_error_body(_cancel(idle_client, way, job["id"]), 409, "job_finished")
+    err = assert_error_body(_cancel(idle_client, job["id"]), 409, "job_finished")
     assert err["details"] == {"status": "canceled"}
 
 
@@ -48,7 +44,7 @@ def test_waiters_wake_up_when_a_job_is_canceled(idle_client: httpx.Client, idle_
     with idle_gateway.client() as waiter:
         started = time.monotonic()
         # The idle gateway caps waits at 2 s; the cancel below lands well within it.
-        timer = threading.Timer(0.3, lambda: idle_client.delete(f"/jobs/{job['id']}"))
+        timer = threading.Timer(0.3, lambda: _cancel(idle_client, job["id"]))
         timer.start()
         r = waiter.get(f"/jobs/{job['id']}", params={"wait": 2})
         timer.join()
@@ -61,10 +57,19 @@ def test_running_job_gets_a_cancel_request(
 ) -> None:
     job = create_json_job(idle_client, "embed", {"texts": ["running"]})
     db = redis_server.client(1)
-    # Start it exactly as a worker does, through the shared transition script.
-    db.register_script(START_SCRIPT)(
-        keys=[redis_keys.job(job["id"])], args=[time.time(), "test-worker", "a-model", 3]
+    # Start it exactly as a worker does, through the shared protocol.
+    started = run(
+        db,
+        start_job(
+            job_id=job["id"],
+            worker="test-worker",
+            model="a-model",
+            max_attempts=3,
+            result_ttl_s=60,
+            exhausted_error={"code": "worker_lost", "message": "lost"},
+        ),
     )
+    assert started.outcome is StartOutcome.STARTED
     pubsub = db.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(redis_keys.CANCEL_CHANNEL)
     try:
@@ -80,19 +85,17 @@ def test_running_job_gets_a_cancel_request(
     finally:
         pubsub.close()
     # Asking again is harmless: still running, still 202.
-    assert idle_client.delete(f"/jobs/{job['id']}").status_code == 202
+    assert _cancel(idle_client, job["id"]).status_code == 202
 
 
 def test_finished_job_is_409(client: httpx.Client) -> None:
     job = create_json_job(client, "classify", {"text": "done"})
     assert client.get(f"/jobs/{job['id']}", params={"wait": 60}).json()["status"] == "succeeded"
-    for way in CANCEL_WAYS:
-        err = assert_error_body(_cancel(client, way, job["id"]), 409, "job_finished")
-        assert err["details"] == {"status": "succeeded"}
+    err = assert_error_body(_cancel(client, job["id"]), 409, "job_finished")
+    assert err["details"] == {"status": "succeeded"}
     # The result is untouched.
     assert client.get(f"/jobs/{job['id']}").json()["status"] == "succeeded"
 
 
-@pytest.mark.parametrize("way", CANCEL_WAYS, ids=["post-cancel", "delete"])
-def test_unknown_job_is_404(idle_client: httpx.Client, way: tuple[str, str]) -> None:
-    assert_error_body(_cancel(idle_client, way, "no-such-job"), 404, "job_not_found")
+def test_unknown_job_is_404(idle_client: httpx.Client) -> None:
+    assert_error_body(_cancel(idle_client, "no-such-job"), 404, "job_not_found")

@@ -39,7 +39,9 @@ def test_documented_routes_and_error_statuses(openapi: dict) -> None:
     assert {"/jobs", "/jobs/{job_id}", "/jobs/{job_id}/result", "/tasks", "/healthz", "/readyz"} <= set(paths)
     assert {"200", "202", "413", "415", "422", "429", "503"} <= set(paths["/jobs"]["post"]["responses"])
     assert {"200", "202", "404", "409"} <= set(paths["/jobs/{job_id}/cancel"]["post"]["responses"])
-    assert {"200", "202", "404", "409"} <= set(paths["/jobs/{job_id}"]["delete"]["responses"])
+    assert {"204", "404"} <= set(paths["/jobs/{job_id}"]["delete"]["responses"])
+    assert "409" not in paths["/jobs/{job_id}"]["delete"]["responses"]  # any job can be deleted
+    assert {"200", "422"} <= set(paths["/jobs"]["get"]["responses"])
     headers = {p["name"] for p in paths["/jobs"]["post"]["parameters"] if p["in"] == "header"}
     assert "Idempotency-Key" in headers
     assert {"404", "409"} <= set(paths["/jobs/{job_id}/result"]["get"]["responses"])

@@ -77,11 +77,11 @@ def test_cancel_under_out_of_memory_is_503_not_500(oom_stack) -> None:
         job = create_json_job(c, "embed", {"texts": ["cancel under oom"]})
         _set_maxmemory(redis, 1)
         try:
-            r = c.delete(f"/jobs/{job['id']}")
+            r = c.post(f"/jobs/{job['id']}/cancel")
             assert_error_body(r, 503, "redis_out_of_memory")
         finally:
             _set_maxmemory(redis, 0)
-        assert c.delete(f"/jobs/{job['id']}").json()["status"] == "canceled"
+        assert c.post(f"/jobs/{job['id']}/cancel").json()["status"] == "canceled"
 
 
 def test_wait_and_tasks_still_answer_under_out_of_memory(oom_stack) -> None:

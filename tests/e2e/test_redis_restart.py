@@ -84,6 +84,7 @@ def _answers_while_down(c: httpx.Client, job_id: str) -> None:
         c.post("/jobs", json={"task": "classify", "input": {"text": "while down"}}),
         c.get(f"/jobs/{job_id}"),
         c.get(f"/jobs/{job_id}", params={"wait": 2}),
+        c.post(f"/jobs/{job_id}/cancel"),
         c.delete(f"/jobs/{job_id}"),
         c.get("/tasks"),
     ):
@@ -132,7 +133,7 @@ def test_jobs_queued_without_a_worker_run_after_a_restart(aof_stack: AofStack) -
         aof_stack.stop_worker()
         queued = [create_json_job(c, "classify", {"text": f"queued {i}"})["id"] for i in range(5)]
         canceled = create_json_job(c, "classify", {"text": "canceled while queued"})["id"]
-        assert c.delete(f"/jobs/{canceled}").json()["status"] == "canceled"
+        assert c.post(f"/jobs/{canceled}/cancel").json()["status"] == "canceled"
 
         aof_stack.stop_redis()
         aof_stack.start_redis()

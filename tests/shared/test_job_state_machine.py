@@ -69,7 +69,7 @@ class ModelJob:
 
 @pytest.fixture
 def db(redis_server: RedisServer) -> redis.Redis:
-    client = redis_server.client(db=4)
+    client = redis_server.client(db=7)
     client.flushdb()
     return client
 

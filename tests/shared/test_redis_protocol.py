@@ -46,8 +46,8 @@ LOST = {"code": "worker_lost", "message": "lost"}
 
 @pytest.fixture
 def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    # db 2: away from the gateways' dbs 0 and 1; emptied so the indexes are this test's own.
-    client = redis_server.client(db=2)
+    # db 6: no gateway uses it; emptied so the indexes are this test's own.
+    client = redis_server.client(db=6)
     client.flushdb()
     yield client
 

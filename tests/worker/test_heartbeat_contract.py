@@ -1,32 +1,22 @@
-"""The worker's heartbeat in Redis and its health file, as docs/api.md describes them (the gateway's
-/tasks and /readyz are built from these)."""
+"""The worker's heartbeat in Redis and its health file are shared/worker_heartbeat.py's
+WorkerHeartbeat, the model the gateway reads them with (its /tasks and /readyz are built from
+these), and docs/api.md shows every field of it."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
 
+from shared.worker_heartbeat import TaskReport, WorkerHeartbeat
 from tests.utils import stack
 
 pytestmark = pytest.mark.timeout(60)
 
-DOCUMENTED_FIELDS = {
-    "hostname",
-    "pid",
-    "state",
-    "queues",
-    "device",
-    "dtype",
-    "cuda_available",
-    "gpu_reserved",
-    "tasks",
-    "started_at",
-    "updated_at",
-    "message",
-}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _only_heartbeat(redis_server: stack.RedisServer) -> dict:
@@ -35,11 +25,15 @@ def _only_heartbeat(redis_server: stack.RedisServer) -> dict:
     return beats[0]
 
 
-def test_heartbeat_has_the_documented_fields_and_reports_every_model(
+def test_heartbeat_is_the_shared_model_and_reports_every_model(
     worker: stack.Proc, redis_server: stack.RedisServer, tiny_model_dirs: dict[str, Path]
 ) -> None:
     hb = _only_heartbeat(redis_server)
-    assert DOCUMENTED_FIELDS <= set(hb), set(hb) ^ DOCUMENTED_FIELDS
+    # Exactly the model's fields (none missing, none the gateway would not know), and valid.
+    assert set(hb) == set(WorkerHeartbeat.model_fields), set(hb) ^ set(WorkerHeartbeat.model_fields)
+    WorkerHeartbeat.model_validate(hb)
+    for report in hb["tasks"].values():
+        assert set(report) == set(TaskReport.model_fields)
     assert hb["state"] == "ready"
     assert hb["pid"] == worker.popen.pid
     assert sorted(hb["queues"]) == ["speech", "text"]
@@ -71,3 +65,12 @@ def test_health_file_mirrors_the_heartbeat(worker: stack.Proc, run_dir: Path) ->
     health = json.loads((run_dir / "worker-health.json").read_text())
     assert health["state"] == "ready"
     assert health["pid"] == worker.popen.pid
+
+
+def test_docs_show_every_field_of_the_heartbeat() -> None:
+    docs = (ROOT / "docs" / "api.md").read_text()
+    example = re.search(r"```json\n(\{\"hostname\".*?)\n```", docs, re.S)
+    assert example is not None, "docs/api.md has no heartbeat example"
+    shown = json.loads(example.group(1))
+    assert set(shown) == set(WorkerHeartbeat.model_fields)
+    WorkerHeartbeat.model_validate(shown)

@@ -62,11 +62,12 @@ def test_hub_id_loads_offline_through_the_worker_loading_code(tmp_path: Path) ->
     code = (
         "from shared.settings import worker_settings\n"
         "from shared.tasks import TaskName\n"
+        "from worker.batch_limits import BatchLimits\n"
         "from worker.device import choose_device\n"
         "from worker.registry import Registry\n"
         "registry = Registry(worker_settings(), [TaskName.EMBED])\n"
-        "registry.load(choose_device('cpu'))\n"
-        "print('DESCRIBE', registry.describe()['embed'])\n"
+        "registry.load(choose_device('cpu'), {TaskName.EMBED: BatchLimits()})\n"
+        "print('DESCRIBE', registry.describe()['embed'].model_dump())\n"
     )
     proc = _run("", tmp_path, code)
     assert proc.returncode == 0, proc.stderr

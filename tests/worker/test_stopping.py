@@ -10,10 +10,9 @@ import pytest
 import torch
 
 from shared.settings import WorkerSettings
-from shared.task_schemas import GenerateInput, GenerateParams, TranscribeParams
+from shared.task_schemas import GenerateInput, GenerateParams, TranscribeInput, TranscribeParams
 from tests.utils import tiny_models
 from worker.stopping import JobControl, running_batch
-from worker.handlers import JobPayload
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -31,12 +30,9 @@ def test_generate_stops_at_once_when_its_job_is_stopped() -> None:
 
     settings = WorkerSettings(MAX_NEW_TOKENS=300)
     handler = GenerateHandler(tiny_models.all_cached()["generator"], "cpu", torch.float32, settings)
-    payload = JobPayload(
-        job_id="j",
-        params=GenerateParams(max_new_tokens=300, temperature=0.0),
-        input=GenerateInput(prompt="Tell me a long story."),
+    item = handler.prepare(
+        GenerateInput(prompt="Tell me a long story."), GenerateParams(max_new_tokens=300, temperature=0.0)
     )
-    item = handler.prepare(payload)
     with running_batch(_controls(False)):
         assert handler.run([item])[0].result["generated_tokens"] == 300
     with running_batch(_controls(True)):
@@ -53,7 +49,7 @@ def test_whisper_decoding_stops_when_its_job_is_stopped() -> None:
     chunks = 4  # 120 s in AMULET_CHUNK_LENGTH_S=30 s chunks
     noise = (np.random.default_rng(0).standard_normal(16_000 * 30 * chunks) * 0.1).astype(np.float32)
     params = TranscribeParams(language="en", return_timestamps=True)
-    item = handler.prepare(JobPayload(job_id="j", params=params, audio=_wav(noise, 16_000)))
+    item = handler.prepare(TranscribeInput(audio=_wav(noise, 16_000)), params)
     with running_batch(_controls(False)):
         full = handler.run([item])[0].result["text"]
     with running_batch(_controls(True)):

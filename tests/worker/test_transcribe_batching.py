@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from shared.settings import WorkerSettings
-from shared.task_schemas import TranscribeParams
+from shared.task_schemas import TranscribeInput, TranscribeParams
 from shared.tasks import TaskName
 from tests.utils.audio import tone
 from tests.utils.tiny_models import cached
+from worker import batch_limits
 from worker.device import choose_device
-from worker.handlers import Handler, JobPayload
+from worker.handlers import AnyHandler
 from worker.registry import Registry
 
 pytestmark = pytest.mark.timeout(600)
@@ -30,18 +31,26 @@ BATCH = 4
 
 
 @pytest.fixture(scope="module")
-def handler() -> Handler:
-    settings = WorkerSettings(TRANSCRIBE_MODEL=str(cached("whisper")), QUEUES="speech", DEVICE="cpu")
+def handler() -> AnyHandler:
+    settings = WorkerSettings(
+        TRANSCRIBE_MODEL=str(cached("whisper")),
+        QUEUES="speech",
+        DEVICE="cpu",
+        TRANSCRIBE_MAX_BATCH_SIZE=BATCH,
+    )
     registry = Registry(settings, [TaskName.TRANSCRIBE])
-    registry.load(choose_device(settings.DEVICE))
+    device = choose_device(settings.DEVICE)
+    # The batch limits as worker/__main__.py resolves them, given to the handler at construction.
+    registry.load(
+        device, {TaskName.TRANSCRIBE: batch_limits.resolve(settings, TaskName.TRANSCRIBE, device.device)}
+    )
     loaded = registry.handler(TaskName.TRANSCRIBE)
-    assert loaded is not None
-    loaded.max_batch_size = BATCH  # as worker/__main__.py does from the batch limits
+    assert loaded is not None and loaded.max_batch_size == BATCH
     return loaded
 
 
 @pytest.fixture
-def forward_passes(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def forward_passes(handler: AnyHandler, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of chunks each ``generate`` call decoded, in call order."""
     model = handler.pipe.model
     real_generate = model.generate
@@ -56,14 +65,14 @@ def forward_passes(handler: Handler, monkeypatch: pytest.MonkeyPatch) -> list[in
     return sizes
 
 
-def _item(handler: Handler, tmp_path: Path, name: str, seconds: float):
+def _item(handler: AnyHandler, tmp_path: Path, name: str, seconds: float):
     audio = tone(seconds, tmp_path / f"{name}.wav").read_bytes()
     params = TranscribeParams(language="en", return_timestamps=False)
-    return handler.prepare(JobPayload(job_id=name, params=params, audio=audio))
+    return handler.prepare(TranscribeInput(audio=audio, filename=f"{name}.wav"), params)
 
 
 def test_chunks_of_different_long_jobs_share_forward_passes(
-    handler: Handler, forward_passes: list[int], tmp_path: Path
+    handler: AnyHandler, forward_passes: list[int], tmp_path: Path
 ) -> None:
     first = _item(handler, tmp_path, "first", FIRST_S)
     second = _item(handler, tmp_path, "second", SECOND_S)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from transformers import pipeline
@@ -41,12 +42,15 @@ class ClassifyHandler(Handler[ClassifyInput, ClassifyParams, ClassifyItem]):
         # Texts longer than the model's window are truncated rather than refused: a label for
         # the first 512 tokens is what users of sentiment/topic models expect.
         texts = [text for text, _ in items]
-        all_scores = self.pipe(texts, truncation=True, batch_size=len(texts))
+        # One list of {"label", "score"} per text (top_k=None); the pipeline's types cannot say so.
+        all_scores = cast(
+            list[list[dict[str, Any]]], self.pipe(texts, truncation=True, batch_size=len(texts))
+        )
         outputs = []
         for (_, top_k), scores in zip(items, all_scores, strict=True):
-            ranked = sorted(
+            ranked: list[dict[str, Any]] = sorted(
                 ({"label": s["label"], "score": float(s["score"])} for s in scores),
-                key=lambda s: s["score"],
+                key=lambda s: float(s["score"]),
                 reverse=True,
             )
             outputs.append(

@@ -35,7 +35,10 @@ class EmbedHandler(Handler[EmbedInput, EmbedParams, EmbedItem]):
         self.model = SentenceTransformer(str(model_path), device=device)
         if dtype == torch.float16:
             self.model.half()
-        self.dimension = int(self.model.get_embedding_dimension())
+        dimension = self.model.get_embedding_dimension()
+        if dimension is None:
+            raise ValueError(f"{model_path} does not say its embedding dimension")
+        self.dimension = int(dimension)
 
     def prepare(self, job_input: EmbedInput, params: EmbedParams) -> EmbedItem:
         return job_input.texts, params.normalize

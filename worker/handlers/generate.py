@@ -46,7 +46,9 @@ class GenerateHandler(Handler[GenerateInput, GenerateParams, GenerateItem]):
     ) -> None:
         super().__init__(model_path, device, dtype, settings, max_batch_size)
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
+        # transformers' decorator on PreTrainedModel.to hides its self from type checkers.
+        self.model = model.to(device).eval()  # type: ignore[arg-type]
         self.context_length = _context_length(self.model.config)
         self.pad_token_id = (
             self.tokenizer.pad_token_id

@@ -33,7 +33,7 @@ class SynthesizeHandler(Handler[SynthesizeInput, SynthesizeParams, str]):
         # flow and vocoder have not been validated in half precision, so they run in fp32.
         dtype = torch.float32
         super().__init__(model_path, device, dtype, settings, max_batch_size)
-        self.pipe = pipeline("text-to-speech", model=str(model_path), device=device, dtype=dtype)
+        self.pipe = pipeline("text-to-audio", model=str(model_path), device=device, dtype=dtype)
 
     def prepare(self, job_input: SynthesizeInput, params: SynthesizeParams) -> str:
         return job_input.text

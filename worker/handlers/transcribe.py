@@ -47,6 +47,8 @@ class TranscribeHandler(Handler[TranscribeInput, TranscribeParams, TranscribeIte
         self.pipe = pipeline(
             "automatic-speech-recognition", model=str(model_path), device=device, dtype=dtype
         )
+        if self.pipe.feature_extractor is None:
+            raise ValueError(f"{model_path} has no feature extractor: not a speech recognition model")
         self.sampling_rate: int = self.pipe.feature_extractor.sampling_rate
         config = self.pipe.model.config
         generation = getattr(self.pipe.model, "generation_config", None)
@@ -120,7 +122,8 @@ class TranscribeHandler(Handler[TranscribeInput, TranscribeParams, TranscribeIte
                     **kwargs.get("generate_kwargs", {}),
                     "stopping_criteria": stopping_criteria(),
                 }
-            raw = self.pipe(inputs, batch_size=max(1, self.max_batch_size), **kwargs)
+            # A list of inputs gives a list of outputs (the pipeline's types only know one input).
+            raw = self.pipe(inputs, batch_size=max(1, self.max_batch_size), **kwargs)  # type: ignore[arg-type]
             for i, item, output in zip(indices, group, raw, strict=True):
                 outputs[i] = self._output(item, output)
         return [output for output in outputs if output is not None]
@@ -170,5 +173,5 @@ def _detected_language(chunks: list[dict[str, Any]]) -> str | None:
     for chunk in chunks:
         name = chunk.get("language")
         if name:
-            return TO_LANGUAGE_CODE.get(name, name)
+            return str(TO_LANGUAGE_CODE.get(name, name))
     return None
