@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.utils.tiny_models import make_tiny_whisper, minilm_path
+from deploy.local.tiny_models import make_tiny_whisper, minilm_path
 
 # Architectures (config.json of the real checkpoints). tiny.en is what the notes measured on CPU;
 # large-v3-turbo is the default transcription model on a GPU.

@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from bench import load, models
-from tests.utils import stack
+from deploy.local import stack
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 
@@ -113,7 +113,7 @@ def gateway_throughput(env: Env, sizes: Sizes) -> Row:
 
 # -- 2. round trip of a trivial job ---------------------------------------------------------
 def round_trip(env: Env, sizes: Sizes) -> Row:
-    from tests.utils.tiny_models import cached
+    from deploy.local.tiny_models import cached
 
     classifier = cached("classifier")
     db = env.db()

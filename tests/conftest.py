@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.utils import stack, tiny_models
+from deploy.local import stack, tiny_models
 from tests.utils.audio import FOX, require_binary, speak, tone
 
 # Fixture name -> the attribute holding its Proc(s), for log tails on failure.
@@ -125,7 +125,7 @@ class SpeechStack:
 
 @pytest.fixture(scope="session")
 def speech_stack(run_dir: Path) -> Iterator[SpeechStack]:
-    from tests.utils.whisper_ct2 import converted_tiny_en
+    from deploy.local.whisper_ct2 import converted_tiny_en
 
     model = converted_tiny_en()
     base = run_dir / "speech-stack"

@@ -225,7 +225,7 @@ def test_redis_entrypoint_refuses_to_start_without_a_usable_password(password: s
 def test_redis_entrypoint_starts_a_redis_that_requires_the_password(tmp_path: Path) -> None:
     import redis as redis_py
 
-    from tests.utils.stack import free_port
+    from deploy.local.stack import free_port
 
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server not found: apt-get install redis-server (see README, make test)")
@@ -402,6 +402,18 @@ def test_production_environment_names_real_settings_with_their_defaults(
             assert env[variable] == "redis://:@redis:6379/0"
             continue
         assert getattr(values, name) == _default(settings_cls, name), variable
+
+
+@pytest.mark.parametrize(("service", "settings_cls"), [("api", ApiSettings), ("worker", WorkerSettings)])
+@pytest.mark.parametrize("files", ALL_COMBINATIONS, ids=_ids(ALL_COMBINATIONS))
+def test_every_setting_reaches_its_container(
+    service: str, settings_cls: type, files: tuple[str, ...]
+) -> None:
+    # README and .env.example say compose passes every setting through: one missing from the
+    # service's environment would be silently ignored when set in .env.
+    env = _env(rendered(files), service)
+    missing = sorted(f"AMULET_{name}" for name in settings_cls.model_fields if f"AMULET_{name}" not in env)
+    assert not missing, f"compose does not pass these to {service}: {missing}"
 
 
 def _env_example() -> dict[str, str]:

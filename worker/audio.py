@@ -17,6 +17,11 @@ import soxr
 
 from worker.errors import InvalidAudio
 
+# The job's error when a format needs ffmpeg and the worker has none (README quotes it).
+FFMPEG_MISSING = (
+    "the audio format is not supported (libsndfile cannot read it and ffmpeg is not installed in the "
+    "worker); upload WAV, FLAC, OGG or MP3"
+)
 # Far above any real decode; only there so a pathological file cannot hold the worker forever.
 FFMPEG_TIMEOUT_S = 600
 
@@ -51,10 +56,7 @@ def _decode_soundfile(data: bytes, sampling_rate: int) -> np.ndarray:
 def _decode_ffmpeg(data: bytes, sampling_rate: int) -> np.ndarray:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise InvalidAudio(
-            "the audio format is not supported (libsndfile cannot read it and ffmpeg is "
-            "not installed in the worker); upload WAV, FLAC, OGG or MP3"
-        )
+        raise InvalidAudio(FFMPEG_MISSING)
     # A file rather than stdin: MP4/M4A often keep their index (moov atom) at the end, which
     # ffmpeg cannot seek to on a pipe.
     with tempfile.NamedTemporaryFile(suffix=".audio") as source:

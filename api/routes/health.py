@@ -22,6 +22,11 @@ router = APIRouter(tags=["health"])
 REDIS_PROBE_TIMEOUT_S = 2.0
 
 
+def no_ready_worker(queue: str) -> str:
+    """The problem /readyz names for a required queue without a ready worker (README quotes it)."""
+    return f"no ready worker serves the queue {queue!r}"
+
+
 @router.get(
     "/healthz", response_model=HealthResponse, summary="Liveness: the process is up", operation_id="healthz"
 )
@@ -52,7 +57,7 @@ async def readyz(gateway: GatewayDep) -> JSONResponse:
         ready = dict.fromkeys(queues, 0)
         problems.append(f"Redis is unreachable ({type(exc).__name__})")
     if redis_state == "ok":
-        problems.extend(f"no ready worker serves the queue {q!r}" for q, n in ready.items() if n == 0)
+        problems.extend(no_ready_worker(q) for q, n in ready.items() if n == 0)
     body = ReadyResponse(
         status="not_ready" if problems else "ready",
         redis=redis_state,

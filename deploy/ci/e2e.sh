@@ -192,8 +192,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.utils import tiny_models
-from tests.utils.whisper_ct2 import converted_tiny_en
+from deploy.local import tiny_models
+from deploy.local.whisper_ct2 import converted_tiny_en
 
 out = Path(sys.argv[1])
 sources = {

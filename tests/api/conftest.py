@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.utils import stack
+from deploy.local import stack
 
 
 @pytest.fixture(scope="session")

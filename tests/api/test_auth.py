@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from deploy.local import stack
 from tests.api.conftest import API_KEYS
-from tests.utils import stack
 from tests.utils.jobs import assert_error_body
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from deploy.local import stack
 from tests.api.conftest import SMALL_QUEUE_DEPTH
-from tests.utils import stack
 from tests.utils.jobs import assert_error_body, create_json_job
 
 pytestmark = pytest.mark.timeout(60)

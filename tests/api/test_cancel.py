@@ -13,9 +13,9 @@ import time
 import httpx
 import pytest
 
+from deploy.local import stack
 from shared import redis_keys
 from shared.redis_protocol import StartOutcome, run, start_job
-from tests.utils import stack
 from tests.utils.jobs import assert_error_body, create_json_job
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.utils import stack
+from deploy.local import stack
 from tests.utils.jobs import assert_error_body, assert_succeeded, create_json_job, run_json_job
 
 pytestmark = pytest.mark.timeout(120)

@@ -14,7 +14,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.utils import stack
+from deploy.local import stack
 from tests.utils.jobs import assert_error_body
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.utils import stack
+from deploy.local import stack
 
 pytestmark = pytest.mark.timeout(120)
 

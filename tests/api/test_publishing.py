@@ -8,10 +8,10 @@ import json
 import uuid
 
 from api.publishing import JobPublisher, task_message
+from deploy.local import stack
 from shared.celery_app import make_celery
 from shared.settings import ApiSettings
 from shared.tasks import TaskName, celery_task_name, queue_for
-from tests.utils import stack
 
 # Fresh per message (a uuid of the transport's delivery tag); everything else must match.
 PER_MESSAGE = {"properties.delivery_tag"}

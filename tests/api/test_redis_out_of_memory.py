@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils import stack
+from deploy.local import stack
 from tests.utils.jobs import assert_error_body, create_json_job
 
 pytestmark = pytest.mark.timeout(90)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.local import stack
 from tests.api.conftest import API_KEYS
-from tests.utils import stack
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.utils import stack
+from deploy.local import stack
 from tests.utils.jobs import TERMINAL
 
 pytestmark = pytest.mark.timeout(300)

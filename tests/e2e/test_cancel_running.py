@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils import stack
+from deploy.local import stack
 from tests.utils.jobs import create_json_job, wait_job
 from tests.utils.lone_stack import LoneStack, assert_never_backwards, lone_stack, watch_job
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from tests.utils import stack
+from deploy.local import stack
 from tests.utils.jobs import assert_succeeded, create_audio_job, create_json_job, run_json_job, wait_job
 
 pytestmark = pytest.mark.timeout(120)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.utils import stack
+from deploy.local import stack
 from tests.utils.jobs import assert_error_body, assert_succeeded, create_json_job, wait_job
 
 pytestmark = pytest.mark.timeout(300)

@@ -25,6 +25,7 @@ import redis
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
+from deploy.local.stack import RedisServer
 from shared import redis_keys
 from shared.job_record import JobRecord
 from shared.jobs import STATUS_RANK, JobStatus
@@ -45,7 +46,6 @@ from shared.redis_protocol import (
     start_job,
 )
 from shared.tasks import TaskName
-from tests.utils.stack import RedisServer
 
 MAX_ATTEMPTS = 2
 TTL = 300

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from deploy.local.stack import RedisServer
 from shared import redis_keys
 from shared.job_record import JobRecord
 from shared.jobs import JobStatus
@@ -37,7 +38,6 @@ from shared.redis_protocol import (
     start_job,
 )
 from shared.tasks import TaskName
-from tests.utils.stack import RedisServer
 
 TTL = 120
 QUEUE = "protocol-test-queue"

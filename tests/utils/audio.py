@@ -14,22 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deploy.local import stack
+
 # A pangram the accuracy tests know the words of.
 FOX = "the quick brown fox jumps over the lazy dog"
 
-APT_PACKAGES = {"espeak-ng": "espeak-ng", "ffmpeg": "ffmpeg", "sox": "sox", "redis-server": "redis-server"}
-
 
 def require_binary(name: str) -> str:
-    """Path of an executable, or fail the test with the apt package that provides it."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(
-            f"'{name}' is not installed; the tests need it. Install it with: "
-            f"apt-get install -y {APT_PACKAGES.get(name, name)}",
-            pytrace=False,
-        )
-    return path
+    """Path of an executable, or fail the test saying how to install it."""
+    try:
+        return stack.require_binary(name)
+    except stack.StackError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _run(cmd: list[str]) -> None:

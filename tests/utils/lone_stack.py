@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.utils import stack
+from deploy.local import stack
 from tests.utils.jobs import TERMINAL
 
 STATUS_RANK = {"queued": 0, "running": 1, "succeeded": 2, "failed": 2, "canceled": 2}

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import torch
 
+from deploy.local import stack
 from shared.tasks import TaskName
-from tests.utils import stack
 from tests.utils.jobs import assert_succeeded, create_json_job, run_json_job, wait_job
 from worker.batch_limits import BatchLimits
 from worker.batching import Batcher
@@ -45,7 +45,7 @@ class TextStack:
 def _text_stack(
     redis_server: stack.RedisServer, db: int, name: str, run_dir: Path, batching: dict[str, str]
 ) -> Iterator[TextStack]:
-    from tests.utils.tiny_models import minilm_path
+    from deploy.local.tiny_models import minilm_path
 
     base = run_dir / name
     env = stack.worker_env(

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from tests.utils import stack
+from deploy.local import stack
 from worker.device import choose_device, gpu_reserved
 from worker.errors import StartupError
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.local import stack
 from shared.worker_heartbeat import TaskReport, WorkerHeartbeat
-from tests.utils import stack
 
 pytestmark = pytest.mark.timeout(60)
 

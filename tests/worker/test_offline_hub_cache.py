@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.tiny_models import minilm_path
+from deploy.local.tiny_models import minilm_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from deploy.local import tiny_models
 from shared.settings import WorkerSettings
 from shared.task_schemas import GenerateInput, GenerateParams, TranscribeInput, TranscribeParams
-from tests.utils import tiny_models
 from worker.stopping import JobControl, running_batch
 
 pytestmark = pytest.mark.timeout(300)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from deploy.local.tiny_models import cached
 from shared.settings import WorkerSettings
 from shared.task_schemas import TranscribeInput, TranscribeParams
 from shared.tasks import TaskName
 from tests.utils.audio import tone
-from tests.utils.tiny_models import cached
 from worker import batch_limits
 from worker.device import choose_device
 from worker.handlers import AnyHandler

@@ -1,15 +1,16 @@
-"""Real processes for the tests: redis-server, the worker (``python -m worker``) and the gateway
-(uvicorn). Nothing is mocked: the tests talk HTTP to the gateway, which talks to Redis, which the
-worker consumes, exactly as in production (only smaller models).
+"""Real processes for the tests and the benchmark: redis-server, the worker (``python -m worker``)
+and the gateway (uvicorn). Nothing is mocked: clients talk HTTP to the gateway, which talks to
+Redis, which the worker consumes, exactly as in production (only smaller models).
 
 Each ``start_*`` function returns a handle with ``stop()``; its output goes to a log file whose
-tail is shown when the process fails to come up.
+tail is in the StackError raised when the process fails to come up.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,13 +21,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
-
-from tests.utils.audio import require_binary
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+
+
+class StackError(RuntimeError):
+    """A process of the stack could not start, or what it was waited for did not happen."""
+
+
+# The Debian package of each program the stack runs.
+APT_PACKAGES = {"redis-server": "redis-server", "espeak-ng": "espeak-ng", "ffmpeg": "ffmpeg", "sox": "sox"}
+
+
+def require_binary(name: str) -> str:
+    """Path of an executable, or StackError naming the command that installs it."""
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(
+            f"'{name}' is not installed. Install it with `make system-packages` (or: apt-get install -y "
+            f"{APT_PACKAGES.get(name, name)})."
+        )
+    return path
 
 
 def free_port() -> int:
@@ -96,19 +113,20 @@ def wait_for(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and not proc.alive():
-            pytest.fail(
+            raise StackError(
                 f"{proc.name} exited with status {proc.popen.returncode} while waiting for {what}.\n"
-                f"{proc.describe()}",
-                pytrace=False,
+                f"{proc.describe()}"
             )
         try:
             if predicate():
                 return
+        except StackError:  # the predicate saw a failure it can name: no point waiting
+            raise
         except Exception:  # noqa: BLE001 - not up yet
             pass
         time.sleep(interval)
     detail = proc.describe() if proc is not None else ""
-    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}.\n{detail}", pytrace=False)
+    raise StackError(f"Timed out after {timeout:.0f} s waiting for {what}.\n{detail}")
 
 
 # -- Redis -------------------------------------------------------------------------------
@@ -214,9 +232,7 @@ def start_worker(
     def ready() -> bool:
         for hb in worker_heartbeats(client):
             if hb.get("state") == "failed":
-                pytest.fail(
-                    f"{name} reported state 'failed': {hb.get('message')}\n{proc.describe()}", pytrace=False
-                )
+                raise StackError(f"{name} reported state 'failed': {hb.get('message')}\n{proc.describe()}")
             if hb.get("state") == "ready":
                 proc.extra["heartbeat"] = hb
                 return True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.utils.tiny_models import cached_build, content_key
+from deploy.local.tiny_models import cached_build, content_key
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 

@@ -7,7 +7,7 @@ loads its models too: the tests go through the same loading code a Hub id would,
 at a local folder (the Hub is unreachable in CI, see shared/notes/models-offline.md).
 
 Random weights give random text: tests assert structure (types, lengths, ordering, a WAV
-at the right rate), never words. ``tests/utils/whisper_ct2.py`` provides a real Whisper
+at the right rate), never words. ``deploy/local/whisper_ct2.py`` provides a real Whisper
 for the accuracy tests.
 
 ``cached(name)`` builds a model once per content hash under ``.cache/test-models/`` so
