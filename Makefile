@@ -95,5 +95,5 @@ download-models: ## Fill the hf-cache volume with the configured models (add CPU
 	$(if $(CPU),$(COMPOSE_CPU),$(COMPOSE_PROD)) --profile tools run --rm --build download-models
 
 clean: ## Remove .venv and Python/tool caches (Docker images and volumes are left alone)
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -15,14 +15,12 @@ CANCEL_CHANNEL = f"{PREFIX}:cancel"
 CANCEL_REQUESTED_FIELD = "cancel_requested"
 # Sorted set: worker hostname -> time of its last heartbeat.
 WORKERS_ZSET = f"{PREFIX}:workers"
-# Set of the ids of running jobs: START_SCRIPT adds, FINISH_SCRIPT removes. Every worker's reaper
-# (worker/reaper.py) walks it to find jobs whose worker's heartbeat key is gone.
+# Set of the ids of running jobs: start_job adds, the scripts that end or delete a job remove.
+# Every worker's reaper (worker/reaper.py) walks it to find jobs whose worker's heartbeat key is gone.
 RUNNING_SET = f"{PREFIX}:running"
-# Prefix of the heartbeat keys (worker(hostname) below): START_SCRIPT builds the key of a running
+# Prefix of the heartbeat keys (worker(hostname) below): start_job builds the key of a running
 # job's recorded worker from it, to tell a duplicate delivery from one whose worker vanished.
 WORKER_KEY_PREFIX = f"{PREFIX}:worker:"
-
-
 # Prefix of the reap claims (reap_claim below), which the reap script builds.
 REAP_CLAIM_PREFIX = f"{PREFIX}:reap:"
 # Sorted set: job id -> creation time, every job (GET /jobs for an admin key, or with no keys).

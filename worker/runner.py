@@ -2,8 +2,9 @@
 
 Every path ends in shared/redis_protocol.py's finish_job (succeeded, failed or canceled) unless
 the job is already terminal or gone: an exception never leaves a job ``running`` and never escapes
-to Celery, so the worker process lives on whatever a job does. A job canceled or past its task's time limit
-(worker/stopping.py) ends ``canceled`` or ``failed`` with ``timeout``, its output discarded.
+to Celery, so the worker process lives on whatever a job does. A job canceled or past its task's
+time limit (worker/stopping.py) ends ``canceled`` or ``failed`` with ``timeout``, its output
+discarded.
 """
 
 from __future__ import annotations
