@@ -4,8 +4,11 @@ import only what they may (docs/architecture.md), and README quotes the messages
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,3 +76,32 @@ def test_readme_quotes_the_messages_the_code_gives(tmp_path: Path) -> None:
         ).model_dump_json()
     )
     assert f"`{check(settings)[1]}`" in readme
+
+
+def test_without_root_the_package_script_stops_with_the_apt_get_line() -> None:
+    """`make test` on a machine that lacks a package, run by a user who cannot install it: it stops at
+    once and says the exact command (as root it installs them, as every fresh CI machine shows)."""
+    fake = Path(tempfile.mkdtemp(prefix="amulet-fake-bin-"))
+    try:
+        fake.chmod(0o755)
+        for name, body in {
+            "dpkg-query": "exit 1",
+            "sudo": "exit 1",
+            "apt-get": "echo apt-get ran; exit 9",
+        }.items():
+            (fake / name).write_text(f"#!/bin/sh\n{body}\n")
+            (fake / name).chmod(0o755)
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        proc = subprocess.run(
+            [*as_user, "bash", str(ROOT / "deploy" / "system-packages.sh"), "test"],
+            env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(fake)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        shutil.rmtree(fake)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "apt-get ran" not in proc.stdout
+    expected = "apt-get install -y --no-install-recommends redis-server espeak-ng ffmpeg sox libsndfile1"
+    assert expected in proc.stderr, proc.stderr
