@@ -310,8 +310,12 @@ class JobService:
             )
             if not batch:
                 return JobPage(records, None)
-            offset += len(batch)
             entries = [(_text(member), float(score)) for member, score in batch]
+            # The next read starts at this batch's last time, skipping the entries of that time
+            # already read: an offset from the top would skip entries when jobs above it go away.
+            bottom = entries[-1][1]
+            at_bottom = sum(1 for _, score in entries if score == bottom)
+            top, offset = bottom, (offset + len(entries) if top == bottom else at_bottom)
             if after is not None:
                 # Equal times come in reverse id order: those up to the cursor's id were on earlier pages.
                 entries = [(j, s) for j, s in entries if not (s == after[0] and j >= after[1])]
