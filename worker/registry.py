@@ -19,7 +19,7 @@ from shared.worker_heartbeat import TaskReport
 from worker.batch_limits import BatchLimits
 from worker.device import DeviceChoice, dtype_name
 from worker.errors import StartupError
-from worker.handlers import AnyHandler, TaskOutput, handler_class
+from worker.handlers import AnyHandler, HandlerConfig, TaskOutput, handler_class
 from worker.model_source import resolve_model
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,10 @@ class Registry:
             started = time.monotonic()
             try:
                 path = resolve(slot.model, task, self.settings)
-                handler = handler_class(task)(
+                config = HandlerConfig(
                     path, device.device, device.dtype, self.settings, limits[task].max_batch_size
                 )
+                handler = handler_class(task)(config)
                 handler.warmup()
             except StartupError:
                 raise

@@ -12,6 +12,7 @@ import torch
 from deploy.local import tiny_models
 from shared.settings import WorkerSettings
 from shared.task_schemas import GenerateInput, GenerateParams, TranscribeInput, TranscribeParams
+from worker.handlers import HandlerConfig
 from worker.stopping import JobControl, running_batch
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,7 +30,9 @@ def test_generate_stops_at_once_when_its_job_is_stopped() -> None:
     from worker.handlers.generate import GenerateHandler
 
     settings = WorkerSettings(MAX_NEW_TOKENS=300)
-    handler = GenerateHandler(tiny_models.all_cached()["generator"], "cpu", torch.float32, settings)
+    handler = GenerateHandler(
+        HandlerConfig(tiny_models.all_cached()["generator"], "cpu", torch.float32, settings)
+    )
     item = handler.prepare(
         GenerateInput(prompt="Tell me a long story."), GenerateParams(max_new_tokens=300, temperature=0.0)
     )
@@ -45,7 +48,9 @@ def test_generate_stops_at_once_when_its_job_is_stopped() -> None:
 def test_whisper_decoding_stops_when_its_job_is_stopped() -> None:
     from worker.handlers.transcribe import TranscribeHandler
 
-    handler = TranscribeHandler(tiny_models.all_cached()["whisper"], "cpu", torch.float32, WorkerSettings())
+    handler = TranscribeHandler(
+        HandlerConfig(tiny_models.all_cached()["whisper"], "cpu", torch.float32, WorkerSettings())
+    )
     chunks = 4  # 120 s in AMULET_CHUNK_LENGTH_S=30 s chunks
     noise = (np.random.default_rng(0).standard_normal(16_000 * 30 * chunks) * 0.1).astype(np.float32)
     params = TranscribeParams(language="en", return_timestamps=True)

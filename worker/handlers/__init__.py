@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.tasks import TaskName
-from worker.handlers.base import AnyHandler, Handler, TaskOutput
+from worker.handlers.base import AnyHandler, Handler, HandlerConfig, TaskOutput
 
 
 def handler_class(task: TaskName) -> type[AnyHandler]:
@@ -31,4 +31,4 @@ def handler_class(task: TaskName) -> type[AnyHandler]:
     raise ValueError(f"no handler for task {task}")
 
 
-__all__ = ["AnyHandler", "Handler", "TaskOutput", "handler_class"]
+__all__ = ["AnyHandler", "Handler", "HandlerConfig", "TaskOutput", "handler_class"]

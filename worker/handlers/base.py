@@ -25,6 +25,20 @@ from shared.settings import WorkerSettings
 from shared.tasks import TaskName
 
 
+@dataclass(frozen=True)
+class HandlerConfig:
+    """What a handler is built with: its model, where it runs, the worker's settings, and the
+    task's batch limit on that device (worker/batch_limits.py). The batcher never passes more
+    items than ``max_batch_size``; a handler that splits one item into several model inputs (long
+    audio into chunks) uses it as its own forward-pass size."""
+
+    model_path: Path
+    device: str
+    dtype: torch.dtype
+    settings: WorkerSettings
+    max_batch_size: int = 1
+
+
 @dataclass
 class TaskOutput:
     """The job's ``result`` JSON, plus a binary result (served by GET /jobs/{id}/result) if any."""
@@ -44,22 +58,12 @@ class Handler(ABC, Generic[InputT, ParamsT, PreparedT]):
     input_type: type[InputT]
     params_type: type[ParamsT]
 
-    def __init__(
-        self,
-        model_path: Path,
-        device: str,
-        dtype: torch.dtype,
-        settings: WorkerSettings,
-        max_batch_size: int = 1,
-    ) -> None:
-        self.model_path = model_path
-        self.device = device
-        self.dtype = dtype
-        self.settings = settings
-        # The task's batch limit on this device (worker/batch_limits.py). The batcher never passes
-        # more items than this; a handler that splits one item into several model inputs (long
-        # audio into chunks) uses it as its own forward-pass size.
-        self.max_batch_size = max_batch_size
+    def __init__(self, config: HandlerConfig) -> None:
+        self.model_path = config.model_path
+        self.device = config.device
+        self.dtype = config.dtype
+        self.settings = config.settings
+        self.max_batch_size = config.max_batch_size
 
     @abstractmethod
     def prepare(self, job_input: InputT, params: ParamsT) -> PreparedT:

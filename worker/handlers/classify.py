@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, cast
 
-import torch
 from transformers import pipeline
 
-from shared.settings import WorkerSettings
 from shared.task_schemas import ClassifyInput, ClassifyParams
 from shared.tasks import TaskName
-from worker.handlers.base import Handler, TaskOutput
+from worker.handlers.base import Handler, HandlerConfig, TaskOutput
 
 ClassifyItem = tuple[str, int | None]  # (text, top_k)
 
@@ -21,18 +18,15 @@ class ClassifyHandler(Handler[ClassifyInput, ClassifyParams, ClassifyItem]):
     input_type = ClassifyInput
     params_type = ClassifyParams
 
-    def __init__(
-        self,
-        model_path: Path,
-        device: str,
-        dtype: torch.dtype,
-        settings: WorkerSettings,
-        max_batch_size: int = 1,
-    ) -> None:
-        super().__init__(model_path, device, dtype, settings, max_batch_size)
+    def __init__(self, config: HandlerConfig) -> None:
+        super().__init__(config)
         # top_k=None: every label with its score, best first (softmax or sigmoid per the config).
         self.pipe = pipeline(
-            "text-classification", model=str(model_path), device=device, dtype=dtype, top_k=None
+            "text-classification",
+            model=str(self.model_path),
+            device=self.device,
+            dtype=self.dtype,
+            top_k=None,
         )
 
     def prepare(self, job_input: ClassifyInput, params: ClassifyParams) -> ClassifyItem:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 
-from shared.settings import WorkerSettings
 from shared.task_schemas import EmbedInput, EmbedParams
 from shared.tasks import TaskName
-from worker.handlers.base import Handler, TaskOutput
+from worker.handlers.base import Handler, HandlerConfig, TaskOutput
 
 EmbedItem = tuple[list[str], bool]  # (texts, normalize)
 
@@ -23,21 +20,14 @@ class EmbedHandler(Handler[EmbedInput, EmbedParams, EmbedItem]):
     input_type = EmbedInput
     params_type = EmbedParams
 
-    def __init__(
-        self,
-        model_path: Path,
-        device: str,
-        dtype: torch.dtype,
-        settings: WorkerSettings,
-        max_batch_size: int = 1,
-    ) -> None:
-        super().__init__(model_path, device, dtype, settings, max_batch_size)
-        self.model = SentenceTransformer(str(model_path), device=device)
-        if dtype == torch.float16:
+    def __init__(self, config: HandlerConfig) -> None:
+        super().__init__(config)
+        self.model = SentenceTransformer(str(self.model_path), device=self.device)
+        if self.dtype == torch.float16:
             self.model.half()
         dimension = self.model.get_embedding_dimension()
         if dimension is None:
-            raise ValueError(f"{model_path} does not say its embedding dimension")
+            raise ValueError(f"{self.model_path} does not say its embedding dimension")
         self.dimension = int(dimension)
 
     def prepare(self, job_input: EmbedInput, params: EmbedParams) -> EmbedItem:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from shared.settings import WorkerSettings
 from shared.task_schemas import GenerateInput, GenerateParams
 from shared.tasks import TaskName
 from worker.errors import InvalidInput
-from worker.handlers.base import Handler, TaskOutput
+from worker.handlers.base import Handler, HandlerConfig, TaskOutput
 from worker.stopping import stopping_criteria
 
 
@@ -36,19 +34,12 @@ class GenerateHandler(Handler[GenerateInput, GenerateParams, GenerateItem]):
     input_type = GenerateInput
     params_type = GenerateParams
 
-    def __init__(
-        self,
-        model_path: Path,
-        device: str,
-        dtype: torch.dtype,
-        settings: WorkerSettings,
-        max_batch_size: int = 1,
-    ) -> None:
-        super().__init__(model_path, device, dtype, settings, max_batch_size)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-        model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
+    def __init__(self, config: HandlerConfig) -> None:
+        super().__init__(config)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_path))
+        model = AutoModelForCausalLM.from_pretrained(str(self.model_path), dtype=self.dtype)
         # transformers' decorator on PreTrainedModel.to hides its self from type checkers.
-        self.model = model.to(device).eval()  # type: ignore[arg-type]
+        self.model = model.to(self.device).eval()  # type: ignore[arg-type]
         self.context_length = _context_length(self.model.config)
         self.pad_token_id = (
             self.tokenizer.pad_token_id

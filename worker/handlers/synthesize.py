@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 from transformers import pipeline
 
-from shared.settings import WorkerSettings
 from shared.task_schemas import SynthesizeInput, SynthesizeParams
 from shared.tasks import TaskName
-from worker.handlers.base import Handler, TaskOutput
+from worker.handlers.base import Handler, HandlerConfig, TaskOutput
 
 
 class SynthesizeHandler(Handler[SynthesizeInput, SynthesizeParams, str]):
@@ -21,19 +20,13 @@ class SynthesizeHandler(Handler[SynthesizeInput, SynthesizeParams, str]):
     input_type = SynthesizeInput
     params_type = SynthesizeParams
 
-    def __init__(
-        self,
-        model_path: Path,
-        device: str,
-        dtype: torch.dtype,
-        settings: WorkerSettings,
-        max_batch_size: int = 1,
-    ) -> None:
+    def __init__(self, config: HandlerConfig) -> None:
         # VITS models are small (tens of millions of parameters): fp16 saves little and its
         # flow and vocoder have not been validated in half precision, so they run in fp32.
-        dtype = torch.float32
-        super().__init__(model_path, device, dtype, settings, max_batch_size)
-        self.pipe = pipeline("text-to-audio", model=str(model_path), device=device, dtype=dtype)
+        super().__init__(dataclasses.replace(config, dtype=torch.float32))
+        self.pipe = pipeline(
+            "text-to-audio", model=str(self.model_path), device=self.device, dtype=self.dtype
+        )
 
     def prepare(self, job_input: SynthesizeInput, params: SynthesizeParams) -> str:
         return job_input.text

@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from transformers import pipeline
 
-from shared.settings import WorkerSettings
 from shared.task_schemas import TranscribeInput, TranscribeParams
 from shared.tasks import TaskName
 from worker.audio import decode_audio, duration_s
 from worker.errors import InvalidInput
-from worker.handlers.base import Handler, TaskOutput
+from worker.handlers.base import Handler, HandlerConfig, TaskOutput
 from worker.stopping import stopping_criteria
 
 log = logging.getLogger(__name__)
@@ -35,24 +32,16 @@ class TranscribeHandler(Handler[TranscribeInput, TranscribeParams, TranscribeIte
     input_type = TranscribeInput
     params_type = TranscribeParams
 
-    def __init__(
-        self,
-        model_path: Path,
-        device: str,
-        dtype: torch.dtype,
-        settings: WorkerSettings,
-        max_batch_size: int = 1,
-    ) -> None:
-        super().__init__(model_path, device, dtype, settings, max_batch_size)
+    def __init__(self, config: HandlerConfig) -> None:
+        super().__init__(config)
         self.pipe = pipeline(
-            "automatic-speech-recognition", model=str(model_path), device=device, dtype=dtype
+            "automatic-speech-recognition", model=str(self.model_path), device=self.device, dtype=self.dtype
         )
         if self.pipe.feature_extractor is None:
-            raise ValueError(f"{model_path} has no feature extractor: not a speech recognition model")
+            raise ValueError(f"{self.model_path} has no feature extractor: not a speech recognition model")
         self.sampling_rate: int = self.pipe.feature_extractor.sampling_rate
-        config = self.pipe.model.config
         generation = getattr(self.pipe.model, "generation_config", None)
-        self.is_whisper = config.model_type == "whisper"
+        self.is_whisper = self.pipe.model.config.model_type == "whisper"
         # English-only Whisper checkpoints (*.en) reject language/task generate kwargs.
         self.multilingual = self.is_whisper and bool(getattr(generation, "is_multilingual", False))
         self.lang_to_id: dict[str, int] = dict(getattr(generation, "lang_to_id", None) or {})
