@@ -70,7 +70,7 @@ def parse_task(value: object, loc: list[str]) -> TaskName:
     if value is None:
         raise _invalid([{"loc": loc, "msg": "Field required", "type": "missing"}], "Give the field 'task'.")
     try:
-        return TaskName(value)  # type: ignore[arg-type]
+        return TaskName(str(value))
     except ValueError:
         available = [t.value for t in TaskName]
         raise ApiError(
@@ -104,13 +104,10 @@ def _from_json(body: Any) -> JobSubmission:
         request = JSON_REQUEST_MODELS[task].model_validate(body, strict=True)
     except ValidationError as exc:
         raise _invalid(_prefixed(exc, ["body"])) from exc
-    return JobSubmission(
-        task=task,
-        # exclude_unset: the job shows what the client asked for; the worker re-reads it
-        # with the same models, so defaults are applied there.
-        input=request.input.model_dump(mode="json", exclude_unset=True),  # type: ignore[attr-defined]
-        params=request.params.model_dump(mode="json", exclude_unset=True),  # type: ignore[attr-defined]
-    )
+    # exclude_unset: the job shows what the client asked for; the worker re-reads it with the
+    # same models, so defaults are applied there.
+    dumped = request.model_dump(mode="json", exclude_unset=True)
+    return JobSubmission(task=task, input=dumped["input"], params=dumped.get("params", {}))
 
 
 async def _from_multipart(request: Request, max_bytes: int) -> JobSubmission:

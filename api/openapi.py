@@ -112,13 +112,15 @@ def install_request_schemas(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in COMPONENT_SCHEMAS.items():
-                schemas.setdefault(name, definition)
-        return app.openapi_schema  # type: ignore[return-value]
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()  # FastAPI's own: builds the schema and keeps it in app.openapi_schema
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in COMPONENT_SCHEMAS.items():
+            schemas.setdefault(name, definition)
+        return schema
 
+    # FastAPI's documented way to extend the schema: replace the app's openapi method.
     app.openapi = openapi  # type: ignore[method-assign]
 
 
