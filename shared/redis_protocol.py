@@ -656,6 +656,3 @@ def _parse_reap(raw: Any) -> ReapResult:
 def reap_job(*, job_id: str, reaper: str, claim_ttl_s: int) -> ScriptCall[ReapResult]:
     """Check one job of the running set: is its worker gone, and is it this reaper's to publish again?"""
     return ScriptCall(REAP, JobKeys.of(job_id).all(), (job_id, reaper, claim_ttl_s), _parse_reap)
-
-
-SCRIPTS = (CREATE, START, FINISH, CANCEL, DELETE, REAP)
