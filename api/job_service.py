@@ -38,6 +38,7 @@ from shared.redis_protocol import (
     KeyInUse,
     QueueFull,
     StoredClaim,
+    as_text,
     cancel_job,
     create_job,
     delete_job,
@@ -310,7 +311,7 @@ class JobService:
             )
             if not batch:
                 return JobPage(records, None)
-            entries = [(_text(member), float(score)) for member, score in batch]
+            entries = [(as_text(member), float(score)) for member, score in batch]
             # The next read starts at this batch's last time, skipping the entries of that time
             # already read: an offset from the top would skip entries when jobs above it go away.
             bottom = entries[-1][1]
@@ -339,13 +340,9 @@ class JobService:
             pipe.hmget(redis_keys.job(job_id), list(_SUMMARY_FIELDS))
         out: list[JobRecord | None] = []
         for values in await pipe.execute():
-            fields = {k: _text(v) for k, v in zip(_SUMMARY_FIELDS, values, strict=True) if v is not None}
+            fields = {k: as_text(v) for k, v in zip(_SUMMARY_FIELDS, values, strict=True) if v is not None}
             out.append(JobRecord.from_hash(fields) if "status" in fields else None)
         return out
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _encode_cursor(score: float, job_id: str) -> str:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from api.schemas import TaskInfo, TaskModel
 from api.uploads import JSON_MEDIA_TYPE, MULTIPART_MEDIA_TYPE
 from shared import redis_keys
+from shared.redis_protocol import as_text
 from shared.tasks import AUDIO_INPUT_TASKS, TaskName, queue_for
 from shared.worker_heartbeat import WorkerHeartbeat
 
@@ -30,7 +31,7 @@ async def live_workers(redis: Redis, stale_s: float) -> list[WorkerHeartbeat]:
     hostnames = await redis.zrangebyscore(redis_keys.WORKERS_ZSET, time.time() - stale_s, "+inf")
     if not hostnames:
         return []
-    names = [h.decode() if isinstance(h, bytes) else str(h) for h in hostnames]
+    names = [as_text(h) for h in hostnames]
     raw = await redis.mget([redis_keys.worker(name) for name in names])
     workers = []
     for name, blob in zip(names, raw, strict=True):

@@ -21,6 +21,7 @@ from redis.backoff import NoBackoff
 
 from shared import redis_keys
 from shared.job_record import JobRecord
+from shared.redis_protocol import as_text
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class JobDoneListener:
                         message = await pubsub.get_message(timeout=POLL_INTERVAL_S)
                         if message and message.get("type") == "message":
                             data = message["data"]
-                            self._wake(data.decode() if isinstance(data, bytes) else str(data))
+                            self._wake(as_text(data))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: resubscribe after a pause, never die

@@ -89,7 +89,8 @@ async def run_async(client: redis.asyncio.Redis, call: ScriptCall[T]) -> T:
     return call.parse(raw)
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
+    """A Redis answer as text, whether the client decodes answers (str) or not (bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -183,7 +184,7 @@ class StoredClaim:
 
     @classmethod
     def parse(cls, raw: bytes | str) -> StoredClaim:
-        job_id, _, fingerprint = _text(raw).partition(" ")
+        job_id, _, fingerprint = as_text(raw).partition(" ")
         return cls(job_id, fingerprint)
 
 
@@ -369,9 +370,9 @@ return {{1, tostring(attempts), redis.call('HGETALL', {key_record})}}
 
 
 def _parse_start(raw: Any) -> StartResult:
-    code, detail = int(raw[0]), _text(raw[1])
+    code, detail = int(raw[0]), as_text(raw[1])
     if code == 1:
-        flat = [_text(v) for v in raw[2]]
+        flat = [as_text(v) for v in raw[2]]
         record = JobRecord.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
         return StartResult(StartOutcome.STARTED, record=record, attempt=int(detail))
     if code == 0:
@@ -551,7 +552,7 @@ _CANCEL_CODES = {
 
 def _parse_cancel(raw: Any) -> CancelResult:
     outcome = _CANCEL_CODES[int(raw[0])]
-    return CancelResult(outcome, None if outcome is CancelOutcome.NOT_FOUND else JobStatus(_text(raw[1])))
+    return CancelResult(outcome, None if outcome is CancelOutcome.NOT_FOUND else JobStatus(as_text(raw[1])))
 
 
 def cancel_job(*, job_id: str, result_ttl_s: int, now: str | None = None) -> ScriptCall[CancelResult]:
@@ -648,7 +649,7 @@ def _parse_reap(raw: Any) -> ReapResult:
     code = int(raw[0])
     if code == 3:
         return ReapResult(
-            ReapOutcome.LOST, TaskName(_text(raw[1])), _text(raw[2]) or None, int(_text(raw[3]))
+            ReapOutcome.LOST, TaskName(as_text(raw[1])), as_text(raw[2]) or None, int(as_text(raw[3]))
         )
     return ReapResult((ReapOutcome.NOT_RUNNING, ReapOutcome.ALIVE, ReapOutcome.CLAIMED_ELSEWHERE)[code])
 

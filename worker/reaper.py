@@ -27,7 +27,7 @@ import redis
 from celery import Celery
 
 from shared import redis_keys
-from shared.redis_protocol import ReapOutcome, reap_job, run
+from shared.redis_protocol import ReapOutcome, as_text, reap_job, run
 from shared.tasks import celery_task_name, queue_for
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Reaper:
         self.redis.zremrangebyscore(redis_keys.WORKERS_ZSET, "-inf", time.time() - FORGET_WORKER_AFTER_S)
         republished = []
         for raw_id in self.redis.smembers(redis_keys.RUNNING_SET):
-            job_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            job_id = as_text(raw_id)
             found = run(
                 self.redis, reap_job(job_id=job_id, reaper=self.hostname, claim_ttl_s=self.claim_ttl_s)
             )

@@ -33,6 +33,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from shared import redis_keys
+from shared.redis_protocol import as_text
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class JobControls:
                     message = pubsub.get_message(timeout=min(left, 1.0))
                     if message and message.get("type") == "message":
                         data = message["data"]
-                        self.cancel(data.decode() if isinstance(data, bytes) else str(data))
+                        self.cancel(as_text(data))
                 self._poll()
                 if failing:
                     log.info("cancel watcher: Redis reachable again")
