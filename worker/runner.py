@@ -69,6 +69,14 @@ class JobRunner:
         self.hostname = hostname
         self.batcher = batcher
         self.controls = controls
+        # The error start_job fails a job with after AMULET_MAX_ATTEMPTS lost attempts: built once,
+        # not at every start.
+        attempts = settings.MAX_ATTEMPTS
+        self._worker_lost = _error(
+            ErrorCode.WORKER_LOST,
+            f"the job's worker was lost {attempts} times (AMULET_MAX_ATTEMPTS={attempts}); "
+            "it may be too large for the worker",
+        )
 
     def run(self, job_id: str, task: TaskName) -> None:
         """Run a job; never raises (a failure is written to the job instead). ``task`` is the one
@@ -85,7 +93,6 @@ class JobRunner:
                 log.exception("job %s: could not record the failure either", job_id)
 
     def _run(self, job_id: str, task: TaskName) -> None:
-        max_attempts = self.settings.MAX_ATTEMPTS
         # One round trip: the start transition also answers with the record (and its cancel flag).
         started = run(
             self.redis,
@@ -93,13 +100,9 @@ class JobRunner:
                 job_id=job_id,
                 worker=self.hostname,
                 model=self.registry.model(task),
-                max_attempts=max_attempts,
+                max_attempts=self.settings.MAX_ATTEMPTS,
                 result_ttl_s=self.settings.RESULT_TTL_S,
-                exhausted_error=_error(
-                    ErrorCode.WORKER_LOST,
-                    f"the job's worker was lost {max_attempts} times (AMULET_MAX_ATTEMPTS={max_attempts}); "
-                    "it may be too large for the worker",
-                ),
+                exhausted_error=self._worker_lost,
             ),
         )
         if started.outcome is StartOutcome.NOT_FOUND:
